@@ -1,0 +1,61 @@
+"""Build fail2ban with the release's own setup.py into a private stage, and check that it runs."""
+
+import os
+import shutil
+from pathlib import Path
+
+from installer import releases
+from installer.errors import InstallerError
+from installer.run import last_meaningful_line, run
+
+PREFIX = "/usr"
+BIN_DIR = PREFIX + "/bin"
+# Fixed so that two builds of one release byte-compile to identical files (hash-checked .pyc).
+REPRODUCIBLE_EPOCH = "315532800"
+
+
+def build_env():
+    env = dict(os.environ, SOURCE_DATE_EPOCH=REPRODUCIBLE_EPOCH, LC_ALL="C.UTF-8")
+    for inherited in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONHOME"):
+        env.pop(inherited, None)
+    return env
+
+
+def convert_to_python3(interpreter, source):
+    """What upstream's fail2ban-2to3 does, with the chosen Python's lib2to3 and no .bak files."""
+    scripts = sorted(str(path.relative_to(source)) for path in (source / "bin").iterdir() if path.is_file())
+    run([interpreter.path, "-m", "lib2to3", "--write", "--nobackups", "--no-diffs", *scripts, "fail2ban"],
+        cwd=source, env=build_env(), what="converting fail2ban's Python 2 source (2to3)")
+
+
+def build(source, interpreter, workdir):
+    """Copy the pristine source into workdir, build there, and install into workdir/stage; return the stage."""
+    tree = Path(workdir) / "build" / source.path.name
+    shutil.copytree(source.path, tree, symlinks=True)
+    if releases.needs_2to3(tree):
+        convert_to_python3(interpreter, tree)
+    stage = Path(workdir) / "stage"
+    result = run([interpreter.path, "setup.py", "install", f"--root={stage}", f"--prefix={PREFIX}",
+                  f"--install-lib={interpreter.site_dir}", f"--install-scripts={BIN_DIR}", "--without-tests"],
+                 cwd=tree, env=build_env(), check=False, what=f"building fail2ban {source.version}")
+    if result.returncode != 0:
+        if "invalid command 'install'" in result.stderr:
+            raise InstallerError(f"the setuptools of {interpreter.path} ({interpreter.setuptools}) no longer has "
+                                 "'setup.py install', which fail2ban's setup.py needs: install an older setuptools")
+        reason = last_meaningful_line(result.stderr) or last_meaningful_line(result.stdout)
+        raise InstallerError(f"building fail2ban {source.version} failed: {reason}")
+    return stage, tree
+
+
+def check_version(root, interpreter, expected):
+    """Run the installed fail2ban-client -V from root and insist it names the release we built."""
+    env = dict(build_env(), PYTHONDONTWRITEBYTECODE="1")
+    if Path(root).resolve() != Path("/"):
+        env["PYTHONPATH"] = str(Path(root) / interpreter.site_dir.lstrip("/"))
+    client = Path(root) / BIN_DIR.lstrip("/") / "fail2ban-client"
+    result = run([client, "-V"], env=env, check=False, what="fail2ban-client -V")
+    if result.returncode != 0 or expected not in result.stdout:
+        said = last_meaningful_line(result.stderr) or last_meaningful_line(result.stdout) or "nothing"
+        raise InstallerError(f"the installed fail2ban-client -V does not run as fail2ban {expected} "
+                             f"on {interpreter.label}: it said {said}")
+    return result.stdout.strip()

@@ -1,0 +1,5 @@
+"""STUB (to be replaced): first-run questions."""
+
+
+def ask(root, defaults):
+    return defaults

@@ -1,0 +1,164 @@
+"""./install: from a release tarball to a configured fail2ban that starts at boot, in eight steps."""
+
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from installer import (apply, boot, build, dialogue, interpreter, manifest as manifest_file, payload,
+                       preflight, releases, render, siteconf, tarball)
+from installer.digest import sha256_bytes
+from installer.errors import InstallerError
+from installer.fail2ban import Client
+from installer.place import Transaction, target_state
+from installer.progress import Progress
+
+STEPS = 8
+SITE_CONF = "etc/qmail-fail2ban/site.conf"
+
+
+@dataclass
+class Options:
+    tarball: str = None
+    sha256: str = None
+    root: str = None
+    config: str = None
+    python: str = None
+    yes: bool = False
+    dry_run: bool = False
+    quiet: bool = False
+
+
+def site_settings(options, root):
+    """The validated settings and the site.conf text that goes with them."""
+    existing = root / SITE_CONF
+    if options.config:
+        if not Path(options.config).is_file():
+            raise InstallerError(f"--config {options.config}: no such file")
+        return siteconf.load(options.config), Path(options.config).read_bytes()
+    if existing.is_file():
+        return siteconf.load(existing), existing.read_bytes()
+    if not options.yes and sys.stdin.isatty() and not options.dry_run:
+        settings = dialogue.ask(root, siteconf.defaults())
+    else:
+        settings = siteconf.defaults()
+    return settings, siteconf.to_text(settings).encode()
+
+
+def logrotate_for(root, text):
+    """Logs rotate to the adm group where the host has one (Slackware and Debian do), else to root."""
+    group_file = root / "etc/group"
+    has_adm = group_file.is_file() and any(line.startswith("adm:") for line in group_file.read_text().splitlines())
+    return text if has_adm else text.replace(b" root adm", b" root root")
+
+
+def planned_entries(root, stage, build_tree, source, settings, site_text):
+    rendered = render.render(settings, root)
+    entries = payload.tree_entries(stage)
+    entries += payload.tree_entries(source.path, f"{payload.SOURCE_DIR}/{source.path.name}")
+    for entry in payload.ours(rendered):
+        if entry.path == "etc/logrotate.d/fail2ban":
+            entry.data = logrotate_for(root, entry.data)
+        entries.append(entry)
+    entries.append(payload.Entry(SITE_CONF, "file", site_text, 0o644))
+    if boot.boots_with_systemd(root):
+        entries += boot.systemd_entries(build_tree)
+    return entries
+
+
+def install(options):
+    root = Path(options.root or "/").absolute()
+    staged = options.root is not None
+    progress = Progress(STEPS, quiet=options.quiet)
+    preflight.check_root_folder(root, staged)
+    settings, site_text = site_settings(options, root)
+    with tempfile.TemporaryDirectory(prefix="qmail-fail2ban-") as work:
+        with progress.step("Checking the host"):
+            tarball_path = preflight.find_tarball(options.tarball, root)
+            preflight.check_free_space(root, work)
+            named = tarball.version_from_name(tarball_path)
+            python = interpreter.choose(named, requested=options.python) if named else None
+            if not staged:
+                preflight.check_firewall_tools()
+        with progress.step(f"Verifying the sha256 of {tarball_path.name}"):
+            digest = tarball.verify(tarball_path, options.sha256)
+        with progress.step(f"Unpacking {tarball_path.name}"):
+            source = tarball.extract(tarball_path, Path(work) / "source")
+            if named and named != source.version:
+                raise InstallerError(f"{tarball_path.name} holds fail2ban {source.version}, not {named}")
+            python = python or interpreter.choose(source.version, requested=options.python)
+        with progress.step(f"Building fail2ban {source.version} with {python.label}"):
+            stage, build_tree = build.build(source, python, work)
+        with progress.step(f"Checking that fail2ban-client -V runs as {source.version}"):
+            build.check_version(stage, python, source.version)
+        entries = planned_entries(root, stage, build_tree, source, settings, site_text)
+        old = manifest_file.load(root)
+        actions = apply.plan_actions(entries, root, old)
+        if options.dry_run:
+            return report_dry_run(progress, root, actions, settings)
+        transaction = Transaction(root, as_root=os.geteuid() == 0)
+        try:
+            outcome = place(progress, transaction, root, actions, old, settings, source, digest, python)
+        except BaseException:
+            transaction.rollback()
+            raise
+        transaction.close()
+    summarize(progress, root, staged, source, outcome, transaction)
+    return 0
+
+
+def place(progress, transaction, root, actions, old, settings, source, digest, python):
+    manifest = manifest_file.empty()
+    for key in ("dirs", "logs", "created"):
+        manifest[key] = list(old[key])
+    outcome = apply.Outcome()
+    with progress.step("Placing files"):
+        apply.apply(actions, transaction, old, manifest, outcome)
+        apply.remove_stale(old, manifest, transaction, outcome)
+        for log in render.logs_to_create(settings):
+            relative = log.lstrip("/")
+            if target_state(transaction.path(relative))[0] == "missing":
+                transaction.write(relative, b"", 0o640)
+                manifest["logs"].append(relative)
+    with progress.step("Testing the configuration with fail2ban-client -t"):
+        Client(root, python.site_dir).test_config()
+    with progress.step("Adding boot hooks and the manifest"):
+        if not boot.boots_with_systemd(root):
+            boot.add_hooks(transaction, manifest)
+        manifest["release"] = {"version": source.version, "sha256": digest, "python": python.path,
+                               "site_dir": python.site_dir}
+        transaction.make_dirs(str(Path(manifest_file.LOCATION).parent))
+        manifest["dirs"] = sorted(set(manifest["dirs"]) | set(transaction.created_dirs))
+        data = manifest_file.dump(manifest)
+        if target_state(transaction.path(manifest_file.LOCATION))[1] != sha256_bytes(data):
+            transaction.write(manifest_file.LOCATION, data, 0o644)
+    return outcome
+
+
+def report_dry_run(progress, root, actions, settings):
+    verbs = {"write": "would write", "replace": "would replace", "link": "would link", "mkdir": "would create",
+             "new": "would write beside the admin's file"}
+    for action, entry in actions:
+        if action in verbs:
+            shown = root / (entry.path + (".new" if action == "new" else ""))
+            progress.say(f"  {verbs[action]} {shown}")
+    for log in render.logs_to_create(settings):
+        progress.say(f"  would create the empty log {root / log.lstrip('/')} if missing")
+    progress.say(f"  would test the configuration and add boot hooks; dry run: nothing was changed")
+    return 0
+
+
+def summarize(progress, root, staged, source, outcome, transaction):
+    if not transaction.changed:
+        progress.say(f"Nothing to do: fail2ban {source.version} and every file are already in place.")
+    else:
+        progress.say(f"fail2ban {source.version} installed{' under ' + str(root) if staged else ''}: "
+                     f"{len(outcome.written)} files written, {len(outcome.removed)} removed.")
+    if outcome.replaced:
+        progress.say(f"Replaced {len(outcome.replaced)} program files of an earlier fail2ban install.")
+    for new_file in outcome.new_files:
+        # Always shown, even with --quiet: the admin must merge these by hand.
+        print(f"Review {root / new_file}: you changed {root / new_file[:-4]}, so the new version waits beside it.")
+    if not staged:
+        progress.say("Start fail2ban with: /etc/rc.d/rc.fail2ban start")
