@@ -18,7 +18,7 @@ class Outcome:
 
 
 def plan_actions(entries, root, old):
-    """[(action, entry, note)] for each entry: write, link, mkdir, new (write NAME.new), keep or same."""
+    """[(action, entry)]: write, replace, link, mkdir, new (NAME.new beside the admin's), theirs or same."""
     actions = []
     for entry in entries:
         path = Path(root) / entry.path
@@ -26,7 +26,9 @@ def plan_actions(entries, root, old):
         if entry.kind == "dir":
             if kind == "missing":
                 actions.append(("mkdir", entry))
-            elif kind != "dir":
+            elif kind == "dir":
+                actions.append(("same", entry))
+            else:
                 raise InstallerError(f"{path} is in the way: fail2ban needs a folder there; move it aside")
             continue
         if kind in ("dir", "other"):
@@ -87,8 +89,8 @@ def _mode(path):
     return os.lstat(path).st_mode & 0o7777
 
 
-def remove_stale(old, manifest, transaction, outcome):
-    """Remove files and links an earlier install wrote that this one no longer has, unless changed."""
+def remove_stale(old, manifest, transaction, outcome, entries):
+    """Remove files, links and folders an earlier install made that this one no longer has, unless changed."""
     for path, record in sorted(old["files"].items()):
         if path in manifest["files"]:
             continue
@@ -104,3 +106,10 @@ def remove_stale(old, manifest, transaction, outcome):
             if kind == "link" and value == target:
                 transaction.remove(path)
                 outcome.removed.append(path)
+    needed = set()
+    for entry in entries:
+        parts = entry.path.split("/")
+        needed.update("/".join(parts[:length]) for length in range(1, len(parts) + (entry.kind == "dir")))
+    for folder in sorted(set(manifest["dirs"]) - needed, key=lambda name: name.count("/"), reverse=True):
+        if transaction.remove_dir(folder):
+            manifest["dirs"].remove(folder)

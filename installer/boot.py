@@ -17,11 +17,9 @@ UNIT_LINK = "etc/systemd/system/multi-user.target.wants/fail2ban.service"
 
 
 def boots_with_systemd(root):
-    """A systemd host without Slackware's rc.local gets a unit; everything else gets rc.local lines."""
+    """A host booted by systemd (sd_booted: /run/systemd/system) without Slackware's rc.local gets a unit."""
     root = Path(root)
-    if (root / RC_LOCAL).exists():
-        return False
-    return (root / "run/systemd/system").is_dir() or (root / "etc/systemd/system").is_dir()
+    return not (root / RC_LOCAL).exists() and (root / "run/systemd/system").is_dir()
 
 
 def systemd_entries(build_tree):

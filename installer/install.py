@@ -115,7 +115,7 @@ def place(progress, transaction, root, actions, old, settings, source, digest, p
     outcome = apply.Outcome()
     with progress.step("Placing files"):
         apply.apply(actions, transaction, old, manifest, outcome)
-        apply.remove_stale(old, manifest, transaction, outcome)
+        apply.remove_stale(old, manifest, transaction, outcome, [entry for _, entry in actions])
         for log in render.logs_to_create(settings):
             relative = log.lstrip("/")
             if target_state(transaction.path(relative))[0] == "missing":

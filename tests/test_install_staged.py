@@ -162,3 +162,16 @@ def test_staging_twice_into_separate_roots_gives_identical_trees(tmp_path, fixtu
     first = stage_install(tmp_path / "a", fixture_tarball).root
     second = stage_install(tmp_path / "b", fixture_tarball).root
     assert tree_state(first) == tree_state(second)
+
+
+def test_systemd_host_without_rc_local_gets_fail2bans_own_unit_enabled(root, fixture_tarball):
+    (root / "run/systemd/system").mkdir(parents=True)
+    result = install_into(root, fixture_tarball, "--quiet")
+    assert result.returncode == 0, result.stderr
+    unit = (root / "etc/systemd/system/fail2ban.service").read_text()
+    assert "ExecStart=/usr/bin/fail2ban-server -xf start" in unit
+    wanted = root / "etc/systemd/system/multi-user.target.wants/fail2ban.service"
+    assert wanted.is_symlink() and str(wanted.readlink()) == "/etc/systemd/system/fail2ban.service"
+    assert not (root / "etc/rc.d/rc.local").exists()
+    assert run_install("--root", root, "--uninstall", "--quiet").returncode == 0
+    assert not wanted.is_symlink() and not (root / "etc/systemd").exists()
