@@ -62,6 +62,8 @@ def planned_entries(root, stage, build_tree, source, settings, site_text):
             entry.data = logrotate_for(root, entry.data)
         entries.append(entry)
     entries.append(payload.Entry(SITE_CONF, "file", site_text, 0o644))
+    # The Python running ./install has configobj, which qmail-f2b needs to read site.conf.
+    entries += payload.tool(sys.executable)
     if boot.boots_with_systemd(root):
         entries += boot.systemd_entries(build_tree)
     return entries

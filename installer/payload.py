@@ -57,6 +57,28 @@ def tree_entries(top, prefix=""):
     return entries
 
 
+TOOL_LIBRARY = "usr/lib/qmail-fail2ban"
+TOOL = "usr/sbin/qmail-f2b"
+TOOL_SCRIPT = """#!{python}
+# qmail-f2b: see and manage fail2ban bans on this host (installed by qmail-fail2ban's ./install).
+import sys
+sys.dont_write_bytecode = True  # nothing appears beside the files ./install recorded
+sys.path.insert(0, "/{library}")
+from installer.cli import main
+sys.exit(main())
+"""
+
+
+def tool(python):
+    """qmail-f2b and the package it runs, so the tool works after the checkout is gone."""
+    package = Path(__file__).resolve().parent
+    entries = [Entry(TOOL, "file", TOOL_SCRIPT.format(python=python, library=TOOL_LIBRARY).encode(), 0o755)]
+    for path in sorted(package.iterdir()):
+        if path.suffix in (".py", ".spec") and path.is_file():
+            entries.append(Entry(f"{TOOL_LIBRARY}/installer/{path.name}", "file", path.read_bytes(), 0o644))
+    return entries
+
+
 def ours(rendered):
     """Our own files: the repo's static ones plus those rendered from the site configuration."""
     base = data_dir()
