@@ -1,13 +1,39 @@
 """fail2ban-client, as installed under a root: the calls the installer and qmail-f2b make."""
 
+import ast
 import os
+import re
 from pathlib import Path
 
 from installer.errors import InstallerError
 from installer.run import last_meaningful_line, run
 
 CLIENT = "usr/bin/fail2ban-client"
+REGEX = "usr/bin/fail2ban-regex"
 CONFIG = "etc/fail2ban"
+
+NOT_RUNNING = "fail2ban is not running: start it with /etc/rc.d/rc.fail2ban start"
+
+# What fail2ban-client says when nothing answers on the socket (1.0 and 1.1 alike).
+_NO_SERVER = ("Is fail2ban running?", "Is it running?")
+# fail2ban's log prefix on the client's error lines: "2024-01-01 10:00:00,000 fail2ban [12]: ERROR   ".
+_LOG_PREFIX = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ \S+\s+\[\d+\]: [A-Z]+\s+")
+_STATUS_LINE = re.compile(r"^[\s|`-]*([A-Za-z][A-Za-z ]*):\t(.*)$")
+
+
+class NotRunning(InstallerError):
+    """No fail2ban-server answers."""
+
+
+def reason_of(text):
+    """The tool's last line of complaint, without fail2ban's log prefix."""
+    return _LOG_PREFIX.sub("", last_meaningful_line(text))
+
+
+def parse_status(text):
+    """{"Currently failed": "0", "File list": "/var/log/x", ...} from `status` or `status JAIL`."""
+    return {found.group(1).strip(): found.group(2).strip()
+            for found in map(_STATUS_LINE.match, text.splitlines()) if found}
 
 
 class Client:
@@ -18,19 +44,27 @@ class Client:
             # A staged fail2ban imports its package from the stage, not from the host.
             self.env["PYTHONPATH"] = str(self.root / site_dir.lstrip("/"))
 
-    def argv(self, *args):
-        return [str(self.root / CLIENT), "-c", str(self.root / CONFIG), *args]
+    def argv(self, *args, confdir=None):
+        return [str(self.root / CLIENT), "-c", str(confdir or self.root / CONFIG), *args]
 
-    def call(self, *args, check=True, timeout=60, what=None):
-        return run(self.argv(*args), env=self.env, check=check, timeout=timeout,
-                   what=what or f"fail2ban-client {' '.join(args)}")
+    def call(self, *args, check=True, timeout=60, what=None, confdir=None):
+        what = what or f"fail2ban-client {' '.join(args)}"
+        result = run(self.argv(*args, confdir=confdir), env=self.env, check=False, timeout=timeout, what=what)
+        if check and result.returncode != 0:
+            if any(sign in result.stderr for sign in _NO_SERVER):
+                raise NotRunning(NOT_RUNNING)
+            if "you must be root" in result.stderr:
+                raise InstallerError("only root may talk to fail2ban: run this as root")
+            reason = reason_of(result.stderr) or reason_of(result.stdout) or "no output"
+            raise InstallerError(f"{what} failed: {reason}")
+        return result
 
     def version(self):
         return self.call("-V").stdout.strip()
 
-    def test_config(self):
+    def test_config(self, confdir=None):
         """fail2ban's own verdict on the configuration; raises with its reason when it rejects it."""
-        result = self.call("-t", check=False)
+        result = self.call("-t", check=False, confdir=confdir)
         if result.returncode != 0:
             errors = [line for line in (result.stderr + result.stdout).splitlines() if "ERROR" in line]
             reason = (errors[0].split("ERROR", 1)[1].strip(" :") if errors
@@ -40,3 +74,57 @@ class Client:
 
     def is_running(self):
         return self.call("ping", check=False, timeout=15).returncode == 0
+
+    def dump(self):
+        """The configuration as the server would get it (`fail2ban-client -d`), as Python lists."""
+        output = self.call("-d", what="reading the fail2ban configuration (fail2ban-client -d)").stdout
+        return [ast.literal_eval(line) for line in output.splitlines() if line.startswith("[")]
+
+    # ---- a running server ------------------------------------------------------------------
+
+    def jails(self):
+        """The names of the running jails, in the server's order."""
+        listed = parse_status(self.call("status").stdout).get("Jail list", "")
+        return [name.strip() for name in listed.split(",") if name.strip()]
+
+    def jail_status(self, jail):
+        return parse_status(self.call("status", jail).stdout)
+
+    def banned(self):
+        """{jail: [banned addresses]} for every running jail, in the server's order."""
+        output = self.call("banned").stdout.strip()
+        jails = {}
+        for entry in ast.literal_eval(output) if output else []:
+            jails.update(entry)
+        return jails
+
+    def ban(self, jail, addresses):
+        """How many of the addresses the jail newly banned."""
+        return int(self.call("set", jail, "banip", *addresses).stdout.strip() or 0)
+
+    def unban(self, jail, addresses):
+        return int(self.call("set", jail, "unbanip", *addresses).stdout.strip() or 0)
+
+    def ignoreip(self, jail):
+        output = self.call("get", jail, "ignoreip").stdout
+        return [line.split(" ", 1)[1].strip() for line in output.splitlines() if line[:3] in ("|- ", "`- ")]
+
+    def seconds(self, *names):
+        """A time the server holds (`get dbpurgeage`, `get JAIL bantime`), in seconds."""
+        output = self.call("get", *names).stdout.strip()
+        found = re.search(r"(-?\d+)(?:seconds)?$", output)
+        if not found:
+            raise InstallerError(f"fail2ban-client get {' '.join(names)} gave {output!r}, not a time")
+        return int(found.group(1))
+
+    # ---- fail2ban-regex ------------------------------------------------------------------------
+
+    def failures(self, log_file, filter_file, usedns="no", timeout=300):
+        """The address of every line of log_file that filter_file counts as a failure."""
+        argv = [self.root / REGEX, "-c", self.root / CONFIG, "--usedns", usedns, "-o", "ip",
+                log_file, filter_file]
+        result = run(argv, env=self.env, check=False, timeout=timeout, what=f"fail2ban-regex on {log_file}")
+        if result.returncode != 0:
+            raise InstallerError(f"fail2ban-regex on {log_file} failed: "
+                                 f"{reason_of(result.stderr) or reason_of(result.stdout) or 'no output'}")
+        return [line.strip() for line in result.stdout.splitlines() if line.strip()]

@@ -1,13 +1,13 @@
 """./install: from a release tarball to a configured fail2ban that starts at boot, in eight steps."""
 
 import os
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from installer import (apply, boot, build, dialogue, interpreter, manifest as manifest_file, payload,
-                       preflight, releases, render, siteconf, tarball)
+from installer import apply, boot, build, interpreter, manifest as manifest_file, payload, preflight, tarball
 from installer.digest import sha256_bytes
 from installer.errors import InstallerError
 from installer.fail2ban import Client
@@ -32,6 +32,7 @@ class Options:
 
 def site_settings(options, root):
     """The validated settings and the site.conf text that goes with them."""
+    from installer import dialogue, siteconf
     existing = root / SITE_CONF
     if options.config:
         if not Path(options.config).is_file():
@@ -54,6 +55,7 @@ def logrotate_for(root, text):
 
 
 def planned_entries(root, stage, build_tree, source, settings, site_text):
+    from installer import render
     rendered = render.render(settings, root)
     entries = payload.tree_entries(stage)
     entries += payload.tree_entries(source.path, f"{payload.SOURCE_DIR}/{source.path.name}")
@@ -74,6 +76,7 @@ def install(options):
     staged = options.root is not None
     progress = Progress(STEPS, quiet=options.quiet)
     preflight.check_root_folder(root, staged)
+    preflight.check_configobj()
     settings, site_text = site_settings(options, root)
     with tempfile.TemporaryDirectory(prefix="qmail-fail2ban-") as work:
         with progress.step("Checking the host"):
@@ -101,7 +104,7 @@ def install(options):
             return report_dry_run(progress, root, actions, settings)
         transaction = Transaction(root, as_root=os.geteuid() == 0)
         try:
-            outcome = place(progress, transaction, root, actions, old, settings, source, digest, python)
+            outcome = place(progress, transaction, root, staged, actions, old, settings, source, digest, python)
         except BaseException:
             transaction.rollback()
             raise
@@ -110,7 +113,8 @@ def install(options):
     return 0
 
 
-def place(progress, transaction, root, actions, old, settings, source, digest, python):
+def place(progress, transaction, root, staged, actions, old, settings, source, digest, python):
+    from installer import render
     manifest = manifest_file.empty()
     for key in ("dirs", "logs", "created"):
         manifest[key] = list(old[key])
@@ -118,13 +122,13 @@ def place(progress, transaction, root, actions, old, settings, source, digest, p
     with progress.step("Placing files"):
         apply.apply(actions, transaction, old, manifest, outcome)
         apply.remove_stale(old, manifest, transaction, outcome, [entry for _, entry in actions])
-        for log in render.logs_to_create(settings):
+        for log in render.logs_to_create(settings, root):
             relative = log.lstrip("/")
             if target_state(transaction.path(relative))[0] == "missing":
                 transaction.write(relative, b"", 0o640)
                 manifest["logs"].append(relative)
     with progress.step("Testing the configuration with fail2ban-client -t"):
-        Client(root, python.site_dir).test_config()
+        test_configuration(root, staged, python, settings)
     with progress.step("Adding boot hooks and the manifest"):
         if not boot.boots_with_systemd(root):
             boot.add_hooks(transaction, manifest)
@@ -138,14 +142,31 @@ def place(progress, transaction, root, actions, old, settings, source, digest, p
     return outcome
 
 
+def test_configuration(root, staged, python, settings):
+    """fail2ban's own verdict. A staged root's logs are not where the jails name them, so fail2ban
+    checks a copy of the configuration whose jails read the staged logs instead."""
+    client = Client(root, python.site_dir)
+    if not staged:
+        client.test_config()
+        return
+    with tempfile.TemporaryDirectory(prefix="qmail-fail2ban-test-") as scratch:
+        confdir = Path(scratch) / "fail2ban"
+        shutil.copytree(root / "etc/fail2ban", confdir, symlinks=True)
+        staged_logs = "".join(f"[{jail.name}]\nlogpath = {root / jail.logpath.lstrip('/')}\n\n"
+                              for jail in settings.jails if jail.logpath)
+        (confdir / "jail.d" / "zz-staged-logs.local").write_text(staged_logs)
+        client.test_config(confdir)
+
+
 def report_dry_run(progress, root, actions, settings):
+    from installer import render
     verbs = {"write": "would write", "replace": "would replace", "link": "would link", "mkdir": "would create",
              "new": "would write beside the admin's file"}
     for action, entry in actions:
         if action in verbs:
             shown = root / (entry.path + (".new" if action == "new" else ""))
             progress.say(f"  {verbs[action]} {shown}")
-    for log in render.logs_to_create(settings):
+    for log in render.logs_to_create(settings, root):
         progress.say(f"  would create the empty log {root / log.lstrip('/')} if missing")
     progress.say(f"  would test the configuration and add boot hooks; dry run: nothing was changed")
     return 0

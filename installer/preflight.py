@@ -18,6 +18,14 @@ def check_root_folder(root, staged):
                              "or stage everything into a folder with --root DIR")
 
 
+def check_configobj():
+    try:
+        import configobj  # noqa: F401
+    except ImportError:
+        raise InstallerError("the Python module configobj is missing: install it (python3 -m pip install "
+                             "configobj, or your distribution's python3-configobj) and run ./install again") from None
+
+
 def find_tarball(given, root):
     if given:
         path = Path(given)

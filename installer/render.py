@@ -1,9 +1,194 @@
-"""STUB (to be replaced): settings -> files."""
+"""Settings -> the files fail2ban reads: jail.local, fail2ban.local, action.d/sendmail-common.local.
+
+`python3 -m installer.render --examples` rewrites the checkout's jail.local.example and
+action.d/sendmail-common.local from the defaults (a test keeps them in sync).
+"""
+
+import logging
+import sys
+from pathlib import Path
+
+from installer import firewall
+from installer.errors import InstallerError
+from installer.siteconf import JAIL_NOTES, SITE_CONF, defaults, seconds
+
+log = logging.getLogger(__name__)
+
+JAIL_LOCAL = "etc/fail2ban/jail.local"
+FAIL2BAN_LOCAL = "etc/fail2ban/fail2ban.local"
+SENDMAIL_COMMON_LOCAL = "etc/fail2ban/action.d/sendmail-common.local"
+
+FILTERS = {
+    "qmail-smtp": "qmail-smtp",
+    "qmail-submission": "qmail-smtp",
+    "vpopmail": "vpopmail",
+    "qmailadmin": "qmailadmin",
+    "roundcube": "roundcube-auth",
+    "dovecot": "dovecot",
+    "custom": "qmail-f2b-manual",
+    "recidive": "recidive",
+}
+
+# banaction -> fail2ban's actions for (some ports, every port).
+ACTIONS = {
+    "iptables": ("iptables-multiport", "iptables-allports"),
+    "nftables": ("nftables-multiport", "nftables-allports"),
+    "ipset": ("iptables-ipset-proto6", "iptables-ipset-proto6-allports"),
+}
+
+
+def firewall_backend(banaction, root):
+    """The banaction itself, or for auto the backend that works under root (iptables first)."""
+    if banaction != "auto":
+        return banaction
+    working = firewall.working_backends(root)
+    for backend in ("iptables", "nftables"):
+        if backend in working:
+            return backend
+    raise InstallerError("banaction = auto: neither `iptables -S` nor `nft list ruleset` works on"
+                         f" this host; install one of them or set banaction in {SITE_CONF}")
+
+
+def missing_log_folders(settings, root):
+    """{jail name: folder} for enabled jails whose log cannot be created: its folder is absent.
+
+    Such a jail is rendered disabled, since a jail without its log stops fail2ban from starting.
+    """
+    missing = {}
+    for jail in settings.jails:
+        if jail.enabled and jail.logpath:
+            log_file = Path(root) / jail.logpath.lstrip("/")
+            if not log_file.exists() and not log_file.parent.is_dir():
+                missing[jail.name] = str(Path(jail.logpath).parent)
+    return missing
+
+
+def logs_to_create(settings, root=Path("/")):
+    """Absolute paths of the logs that enabled jails read and that are missing under root.
+
+    root is where the install lands: / on a real host, the staging folder otherwise (pass
+    the same root as to render). The installer creates these empty; those whose folder is
+    absent are left out, as render() disables their jail instead (missing_log_folders).
+    """
+    skipped = missing_log_folders(settings, root)
+    return [jail.logpath for jail in settings.jails
+            if jail.enabled and jail.logpath and jail.name not in skipped
+            and not (Path(root) / jail.logpath.lstrip("/")).exists()]
+
+
+def _header(path):
+    return (f"# /{path}: written by qmail-fail2ban from {SITE_CONF}.\n"
+            f"# Change that file and run ./install again rather than editing this one.\n")
+
+
+def _jail_section(jail, backend, missing_folder):
+    multiport, allports = ACTIONS[backend]
+    if jail.all_ports:
+        firewall_action = f"{allports}[name={jail.name}, protocol=tcp]"
+    else:
+        ports = ",".join(str(port) for port in jail.port)
+        firewall_action = f'{multiport}[name={jail.name}, port="{ports}", protocol=tcp]'
+    lines = [f"# {JAIL_NOTES[jail.name]}"]
+    if missing_folder:
+        lines.append(f"# Disabled although {SITE_CONF} enables it: {missing_folder} does not exist.")
+    lines += [f"[{jail.name}]",
+              f"enabled = {'true' if jail.enabled and not missing_folder else 'false'}",
+              f"filter = {FILTERS[jail.name]}"]
+    if jail.logpath:
+        lines.append(f"logpath = {jail.logpath}")
+    lines += [f"{key} = {getattr(jail, key)}" for key in ("maxretry", "findtime", "bantime")
+              if getattr(jail, key) is not None]
+    lines += [f"action = {firewall_action}",
+              f'         sendmail-whois[name={jail.name}, sendername="Fail2Ban {jail.name}"]']
+    return "\n".join(lines) + "\n"
+
+
+def jail_local(settings, backend, missing):
+    multiport, allports = ACTIONS[backend]
+    defaults_section = f"""\
+[DEFAULT]
+# Never banned: 127.0.0.1/8 and ::1 always are.
+ignoreip = {' '.join(settings.ignoreip)}
+maxretry = {settings.maxretry}
+findtime = {settings.findtime}
+bantime = {settings.bantime}
+# Trust addresses only: a host name in a log line is the client's to choose.
+usedns = no
+# The firewall of any other jail (jail.d/*.local) that does not name its own action.
+banaction = {multiport}
+banaction_allports = {allports}
+"""
+    sections = [_jail_section(jail, backend, missing.get(jail.name))
+                for jail in settings.jails]
+    return "\n".join([_header(JAIL_LOCAL), defaults_section] + sections)
+
+
+def longest_bantime(settings, missing):
+    """The longest bantime any jail can give (with the jail's name, or DEFAULT)."""
+    candidates = [(settings.bantime, "DEFAULT")]
+    candidates += [(jail.bantime or settings.bantime, jail.name) for jail in settings.jails
+                   if jail.enabled and jail.name not in missing]
+    return max(candidates, key=lambda candidate: seconds(candidate[0]))
+
+
+def fail2ban_local(settings, missing):
+    bantime, jail = longest_bantime(settings, missing)
+    return _header(FAIL2BAN_LOCAL) + f"""
+[Definition]
+# Bans are kept in fail2ban's database and restored at start: keep them at least as long
+# as the longest bantime ({jail}), so that every ban survives a restart.
+dbpurgeage = {bantime}
+# Said explicitly, as fail2ban 1.0 warns at every start when it is left unset.
+allowipv6 = auto
+"""
+
+
+def sendmail_common_local(settings):
+    return _header(SENDMAIL_COMMON_LOCAL) + f"""
+# [alerts]: where the jails' sendmail-whois reports go, and the address they come from.
+[Init]
+dest = {settings.dest}
+sender = {settings.sender}
+"""
 
 
 def render(settings, root):
-    return {"etc/fail2ban/jail.local": b"[DEFAULT]\nbantime = 1h\n"}
+    """{path relative to the root: content} for the files rendered from settings.
+
+    root is where the install lands: banaction = auto is resolved by probing its firewall
+    tools, and an enabled jail whose log folder is absent there is rendered disabled.
+    """
+    backend = firewall_backend(settings.banaction, root)
+    missing = missing_log_folders(settings, root)
+    for name, folder in missing.items():
+        log.warning("jail %s disabled: its log folder %s does not exist", name, folder)
+    texts = {
+        JAIL_LOCAL: jail_local(settings, backend, missing),
+        FAIL2BAN_LOCAL: fail2ban_local(settings, missing),
+        SENDMAIL_COMMON_LOCAL: sendmail_common_local(settings),
+    }
+    return {path: text.encode("utf-8") for path, text in texts.items()}
 
 
-def logs_to_create(settings):
-    return []
+def examples():
+    """{checkout path: content}: what the defaults render, as if every log were there."""
+    settings = defaults()
+    return {
+        "jail.local.example": jail_local(settings, settings.banaction, {}).encode("utf-8"),
+        "action.d/sendmail-common.local": sendmail_common_local(settings).encode("utf-8"),
+    }
+
+
+def main(argv):
+    if argv != ["--examples"]:
+        print("usage: python3 -m installer.render --examples", file=sys.stderr)
+        return 2
+    checkout = Path(__file__).resolve().parent.parent
+    for name, data in examples().items():
+        (checkout / name).write_bytes(data)
+        print(f"wrote {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -10,9 +10,13 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from configobj import ConfigObj, ConfigObjError, DuplicateError, flatten_errors, get_extra_values
-from configobj.validate import ValidateError, Validator
+try:
+    from configobj.validate import ValidateError, Validator
+except ImportError:  # configobj before 5.0.7 ships validate as a module of its own
+    from validate import ValidateError, Validator
 
 from installer.errors import InstallerError
 
@@ -25,15 +29,14 @@ BANACTIONS = ("iptables", "nftables", "ipset", "auto")
 MAX_PORTS = 15
 
 JAIL_NOTES = {
-    "qmail-smtp": "SMTP on port 25: qmail-smtpd's multilog",
-    "qmail-submission": "submission on port 587: its multilog (read with the qmail-smtp filter)",
-    "vpopmail": "vchkpw password failures on every port it serves, through syslog",
+    "qmail-smtp": "SMTP on port 25 (qmail-smtpd, logged by multilog)",
+    "qmail-submission": "submission on port 587 (qmail-smtpd, read with the qmail-smtp filter)",
+    "vpopmail": "vchkpw password failures, on every port it serves (through syslog)",
     "qmailadmin": "qmailadmin logins (its auth-log patch)",
-    "roundcube": "Roundcube webmail logins: logs/userlogins under Roundcube's folder"
-                 " (/var/www/htdocs/roundcube is where Slackware's Apache serves it)",
-    "dovecot": "IMAP and POP3 logins: Dovecot's own log file",
-    "custom": "manual bans (qmail-f2b ban): reads no log, bans for a long time",
-    "recidive": "bans again, for longer, addresses the other jails keep banning (fail2ban's own log)",
+    "roundcube": "Roundcube webmail logins (logs/userlogins; Slackware serves /var/www/htdocs)",
+    "dovecot": "IMAP and POP3 logins (Dovecot's own log file)",
+    "custom": "manual bans with qmail-f2b ban: reads no log, bans for long",
+    "recidive": "longer bans for addresses banned again and again (fail2ban's own log)",
 }
 
 
@@ -41,11 +44,11 @@ JAIL_NOTES = {
 class Jail:
     name: str
     enabled: bool
-    port: tuple          # port numbers; () bans every port
-    bantime: str | None  # None: the value in [defaults]
-    logpath: str | None = None   # None: the jail reads no log (the manual-ban jail)
-    maxretry: int | None = None
-    findtime: str | None = None
+    port: tuple                      # port numbers; () bans every port
+    bantime: Optional[str]           # None here and below: the value in [defaults]
+    logpath: Optional[str] = None    # None: the jail reads no log (the manual-ban jail)
+    maxretry: Optional[int] = None
+    findtime: Optional[str] = None
 
     @property
     def all_ports(self):
@@ -157,9 +160,9 @@ def banaction(value):
 
 def switch(value):
     text = _single(value).lower()
-    if text in ("yes", "true", "on", "1"):
+    if text in ("yes", "y", "true", "on", "1"):
         return True
-    if text in ("no", "false", "off", "0"):
+    if text in ("no", "n", "false", "off", "0"):
         return False
     raise Invalid(f"must be yes or no, not {text!r}")
 
@@ -200,9 +203,9 @@ CHECKS = {check.__name__: check for check in
 
 # ---- reading -----------------------------------------------------------------------------
 
-def _line_numbers(text):
-    """Where each section and key is in configobj text: {("jails", "vpopmail", "port"): 14}."""
-    found = {}
+def _layout(text):
+    """(line number, path) of every section header and key line: (3, ("jails", "vpopmail", "port"))."""
+    layout = []
     path = ()
     closing_quote = None
     for number, line in enumerate(text.splitlines(), 1):
@@ -216,15 +219,25 @@ def _line_numbers(text):
         header = re.match(r"(\[+)(.*?)\]+", stripped)
         if header:
             path = path[:len(header.group(1)) - 1] + (header.group(2).strip().strip("'\""),)
-            found.setdefault(path, number)
+            layout.append((number, path))
             continue
         key, equals, value = stripped.partition("=")
         if equals:
-            found.setdefault(path + (key.strip().strip("'\""),), number)
+            layout.append((number, path + (key.strip().strip("'\""),)))
             value = value.strip()
             closing_quote = next((quote for quote in ('"""', "'''")
                                   if value.startswith(quote) and value.count(quote) == 1), None)
-    return found
+    return layout
+
+
+def _line_of(layout, path):
+    """The line that gives path, or else the one that opens the section holding it."""
+    while path:
+        for number, given in layout:
+            if given == path:
+                return number
+        path = path[:-1]
+    return 1
 
 
 def _injections(section, path=()):
@@ -242,26 +255,27 @@ def _injections(section, path=()):
         yield from _injections(section[name], path + (name,))
 
 
-def _problems(config, validation):
-    """(path, problem) for every value refused, every key the spec does not know."""
-    yield from _injections(config)
-    for sections, key, error in flatten_errors(config, validation):
-        if key is None:
-            yield tuple(sections), "must be a [section], not a value"
-        elif error is False:
-            yield tuple(sections) + (key,), "must be a value, not a [section]"
-        else:
-            yield tuple(sections) + (key,), str(error)
+def _misplaced(section, spec, path=()):
+    """(path, problem) for a section where the spec wants a value, or the other way round."""
+    for name in section.sections:
+        if name in spec.scalars:
+            yield path + (name,), "must be a value, not a [section]"
+        elif name in spec.sections:
+            yield from _misplaced(section[name], spec[name], path + (name,))
+    for name in section.scalars:
+        if name in spec.sections:
+            yield path + (name,), "must be a [section], not a value"
+
+
+def _unknown(config):
+    """(path, problem) for every section and key the spec does not know."""
     for sections, name in get_extra_values(config):
-        known = config.configspec
-        for section in sections:
-            known = known[section]
+        known = _section_of(config.configspec, sections)
         if sections == ("jails",):
             problem = f"no such jail; the jails are {', '.join(known.sections)}"
         else:
             kind = "section" if name in _section_of(config, sections).sections else "key"
-            where = f"in [{sections[-1]}]" if sections else "at the top"
-            problem = f"unknown {kind} {where}; known: {', '.join(list(known.scalars) + list(known.sections)) or 'none'}"
+            problem = f"unknown {kind}; known here: {', '.join(known.scalars + known.sections)}"
         yield tuple(sections) + (name,), problem
 
 
@@ -271,36 +285,32 @@ def _section_of(config, sections):
     return config
 
 
-def _parse(text, where):
-    try:
-        return ConfigObj(text.splitlines(), configspec=str(SPEC), interpolation=False,
-                         raise_errors=True, encoding="utf-8")
-    except ConfigObjError as error:
-        problem = re.sub(r"\s*at line \d+\.?$", "", error.msg if hasattr(error, "msg") else str(error))
-        key = error.line.partition("=")[0].strip().strip("[]'\"") if error.line else ""
-        if isinstance(error, DuplicateError):
-            problem = "is given twice in the same section"
-        else:
-            problem = f"{problem}: {error.line.strip()!r}"
-        raise InstallerError(f"{where}, line {error.line_number}"
-                             + (f", key {key}" if key else "") + f": {problem}") from None
+def _fail(where, line, path, problem):
+    key = f", key {'.'.join(path)}" if path else ""
+    raise InstallerError(f"{where}, line {line}{key}: {problem}")
 
 
 def parse(text, where):
     """Settings from site.conf text; `where` names it in the error line."""
-    config = _parse(text, where)
-    validation = config.validate(Validator(CHECKS), preserve_errors=True)
-    problems = list(_problems(config, validation))
+    layout = _layout(text)
+    try:
+        config = ConfigObj(text.splitlines(), configspec=str(SPEC), interpolation=False,
+                           raise_errors=True)
+    except ConfigObjError as error:
+        if isinstance(error, DuplicateError):
+            given_there = [path for number, path in layout if number == error.line_number]
+            _fail(where, error.line_number, given_there[0], "is given twice in the same section")
+        reason = re.sub(r" \('.*?'\)|\s*at line \d+\.?$", "", str(error)).lower()
+        _fail(where, error.line_number, (), f"cannot read {error.line.strip()!r}: {reason}")
+    problems = list(_injections(config)) + list(_misplaced(config, config.configspec))
+    if not problems:
+        validation = config.validate(Validator(CHECKS), preserve_errors=True)
+        problems = [(tuple(sections) + (key,), str(error))
+                    for sections, key, error in flatten_errors(config, validation)]
+        problems += _unknown(config)
     if problems:
-        lines = _line_numbers(text)
-
-        def line_of(path):
-            while path and path not in lines:
-                path = path[:-1]
-            return lines.get(path, 0)
-
-        path, problem = min(problems, key=lambda found: line_of(found[0]))
-        raise InstallerError(f"{where}, line {line_of(path)}, key {'.'.join(path)}: {problem}")
+        path, problem = min(problems, key=lambda found: _line_of(layout, found[0]))
+        _fail(where, _line_of(layout, path), path, problem)
     return _settings(config)
 
 
@@ -330,11 +340,8 @@ def with_loopback(ignoreip):
 
 
 def _settings(config):
-    jails = tuple(
-        Jail(name=name, enabled=values["enabled"], port=values["port"], bantime=values["bantime"],
-             logpath=values.get("logpath"), maxretry=values.get("maxretry"),
-             findtime=values.get("findtime"))
-        for name, values in ((name, config["jails"][name]) for name in config["jails"].configspec.sections))
+    # The spec's keys of a jail are the names of Jail's fields.
+    jails = tuple(Jail(name=name, **config["jails"][name]) for name in config["jails"].configspec.sections)
     chosen = config["defaults"]
     return Settings(dest=config["alerts"]["dest"], sender=config["alerts"]["sender"],
                     ignoreip=with_loopback(chosen["ignoreip"]), maxretry=chosen["maxretry"],
@@ -356,13 +363,12 @@ def _port_text(jail):
     return ", ".join(str(port) for port in jail.port) if jail.port else "all"
 
 
-def _jail_text(jail):
+def _jail_text(jail, spec):
     lines = [f"    # {JAIL_NOTES[jail.name]}", f"    [[{jail.name}]]",
              f"    enabled = {'yes' if jail.enabled else 'no'}"]
     if jail.logpath is not None:
         lines.append(f"    logpath = {jail.logpath}")
     lines.append(f"    port = {_port_text(jail)}")
-    spec = ConfigObj(str(SPEC), list_values=False, _inspec=True)["jails"][jail.name]
     inherited = []
     for key in ("maxretry", "findtime", "bantime"):
         if key not in spec:
@@ -379,6 +385,7 @@ def _jail_text(jail):
 
 def to_text(settings):
     """A commented site.conf that loads back as exactly these settings."""
+    spec = ConfigObj(str(SPEC), list_values=False, _inspec=True)["jails"]
     return HEADER + f"""
 # Where ban reports go (sendmail-whois), and the address they come from.
 [alerts]
@@ -400,4 +407,4 @@ banaction = {settings.banaction}
 # One section per jail. port is the ports banned (or all); a key left out
 # takes its value from [defaults]; a log that does not exist yet is created empty.
 [jails]
-""" + "\n".join(_jail_text(jail) for jail in settings.jails)
+""" + "\n".join(_jail_text(jail, spec[jail.name]) for jail in settings.jails)

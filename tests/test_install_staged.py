@@ -175,3 +175,15 @@ def test_systemd_host_without_rc_local_gets_fail2bans_own_unit_enabled(root, fix
     assert not (root / "etc/rc.d/rc.local").exists()
     assert run_install("--root", root, "--uninstall", "--quiet").returncode == 0
     assert not wanted.is_symlink() and not (root / "etc/systemd").exists()
+
+
+def test_jail_whose_log_folder_exists_is_enabled_and_its_empty_log_created(root, fixture_tarball):
+    (root / "var/log/dovecot").mkdir(parents=True)
+    result = install_into(root, fixture_tarball, "--quiet")
+    assert result.returncode == 0, result.stderr
+    log = root / "var/log/dovecot/dovecot.log"
+    assert log.is_file() and log.stat().st_size == 0
+    jail_local = (root / "etc/fail2ban/jail.local").read_text()
+    assert "[dovecot]\nenabled = true" in jail_local
+    assert run_install("--root", root, "--uninstall", "--quiet").returncode == 0
+    assert not log.exists() and (root / "var/log/dovecot").is_dir()

@@ -1,0 +1,33 @@
+"""Which firewall backends work on the host being installed: what banaction = auto goes by."""
+
+import os
+from pathlib import Path
+
+from installer.run import run
+
+TOOL_FOLDERS = ("usr/sbin", "sbin", "usr/local/sbin", "usr/bin", "bin")
+
+# A harmless listing per backend: it succeeds only where the tool can talk to the kernel.
+PROBES = {
+    "iptables": ("iptables", "-S"),
+    "nftables": ("nft", "list", "ruleset"),
+}
+
+
+def find_tool(root, name):
+    """The executable `name` in root's usual tool folders, or None."""
+    for folder in TOOL_FOLDERS:
+        path = Path(root) / folder / name
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def working_backends(root):
+    """The backends ("iptables", "nftables") whose tool is under root and lists the rules."""
+    working = []
+    for backend, (tool, *arguments) in PROBES.items():
+        path = find_tool(root, tool)
+        if path and run([path, *arguments], check=False, timeout=30).returncode == 0:
+            working.append(backend)
+    return working
