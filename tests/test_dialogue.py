@@ -132,3 +132,30 @@ def test_closed_input_is_one_clear_error(root):
     session.expect(pexpect.EOF)
     session.close()
     assert session.exitstatus == 1
+
+
+def test_first_install_on_a_terminal_asks_and_writes_site_conf(root, fixture_tarball):
+    from tests.conftest import install_command, sha256_of
+    target = root / "target"
+    (target / "var/log/dovecot").mkdir(parents=True)
+    command = install_command("--root", target, "--tarball", fixture_tarball, "--sha256", sha256_of(fixture_tarball))
+    session = pexpect.spawn(command[0], command[1:], cwd=str(REPO), encoding="utf-8", timeout=60)
+    session.expect_exact("Send ban reports to [root@localhost]: ")
+    session.sendline("not an address")
+    session.expect_exact("try again")
+    session.expect_exact("Send ban reports to [root@localhost]: ")
+    session.sendline("postmaster@example.org")
+    session.expect_exact("Send them from [fail2ban@localhost]: ")
+    session.sendline("")
+    for name in JAILS:
+        answer_jail(session, name, enable="n" if name == "qmailadmin" else "")
+    session.expect_exact("[8/8] Adding boot hooks and the manifest ... ok")
+    session.expect(pexpect.EOF)
+    session.close()
+    assert session.exitstatus == 0
+    written = siteconf.load(target / "etc/qmail-fail2ban/site.conf")
+    assert written.dest == "postmaster@example.org"
+    assert not written.jail("qmailadmin").enabled
+    jail_local = (target / "etc/fail2ban/jail.local").read_text()
+    assert "dest = postmaster@example.org" in (target / "etc/fail2ban/action.d/sendmail-common.local").read_text()
+    assert "[dovecot]\nenabled = true" in jail_local
