@@ -47,11 +47,29 @@ def site_settings(options, root):
     return settings, siteconf.to_text(settings).encode()
 
 
-def logrotate_for(root, text):
-    """Logs rotate to the adm group where the host has one (Slackware and Debian do), else to root."""
+FAIL2BAN_LOG = "var/log/fail2ban.log"
+
+
+def group_id(root, name):
+    """The gid of a group in the root's /etc/group, or 0 (root) where it has none."""
     group_file = root / "etc/group"
-    has_adm = group_file.is_file() and any(line.startswith("adm:") for line in group_file.read_text().splitlines())
-    return text if has_adm else text.replace(b" root adm", b" root root")
+    if group_file.is_file():
+        for line in group_file.read_text().splitlines():
+            fields = line.split(":")
+            if fields[0] == name and len(fields) > 2 and fields[2].isdigit():
+                return int(fields[2])
+    return 0
+
+
+def logs_to_create(root, service_logs):
+    """(path, uid, gid) of the empty logs to create where their folder exists: fail2ban's own for root
+    and the adm group (which logrotate keeps), and each jail's owned like its folder, since the
+    service that writes it (qmailadmin, Roundcube) often runs as that folder's owner."""
+    logs = [(FAIL2BAN_LOG, 0, group_id(root, "adm"))] if (root / FAIL2BAN_LOG).parent.is_dir() else []
+    for log in service_logs:
+        folder = (root / log.lstrip("/")).parent.stat()
+        logs.append((log.lstrip("/"), folder.st_uid, folder.st_gid))
+    return logs
 
 
 def planned_entries(root, stage, build_tree, source, settings, site_text):
@@ -59,10 +77,7 @@ def planned_entries(root, stage, build_tree, source, settings, site_text):
     rendered = render.render(settings, root)
     entries = payload.tree_entries(stage)
     entries += payload.tree_entries(source.path, f"{payload.SOURCE_DIR}/{source.path.name}")
-    for entry in payload.ours(rendered):
-        if entry.path == "etc/logrotate.d/fail2ban":
-            entry.data = logrotate_for(root, entry.data)
-        entries.append(entry)
+    entries += payload.ours(rendered)
     entries.append(payload.Entry(SITE_CONF, "file", site_text, 0o644))
     # The Python running ./install has configobj, which qmail-f2b needs to read site.conf.
     entries += payload.tool(sys.executable)
@@ -122,10 +137,9 @@ def place(progress, transaction, root, staged, actions, old, settings, source, d
     with progress.step("Placing files"):
         apply.apply(actions, transaction, old, manifest, outcome)
         apply.remove_stale(old, manifest, transaction, outcome, [entry for _, entry in actions])
-        for log in render.logs_to_create(settings, root):
-            relative = log.lstrip("/")
+        for relative, uid, gid in logs_to_create(root, render.logs_to_create(settings, root)):
             if target_state(transaction.path(relative))[0] == "missing":
-                transaction.write(relative, b"", 0o640)
+                transaction.write(relative, b"", 0o640, uid, gid)
                 manifest["logs"].append(relative)
     with progress.step("Testing the configuration with fail2ban-client -t"):
         test_configuration(root, staged, python, settings)

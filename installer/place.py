@@ -69,12 +69,12 @@ class Transaction:
             if folder != self.root and self.root in folder.parents:
                 self.created_dirs.append(folder.relative_to(self.root).as_posix())
 
-    def _own(self, path):
+    def _own(self, path, uid=0, gid=0):
         if self.as_root:
-            os.lchown(path, 0, 0)
+            os.lchown(path, uid, gid)
 
-    def write(self, relative, data, mode):
-        """Atomically replace relative with data (bytes), mode and root ownership."""
+    def write(self, relative, data, mode, uid=0, gid=0):
+        """Atomically replace relative with data (bytes), mode and owner (root unless given)."""
         path = self.path(relative)
         self.make_dirs(Path(relative).parent.as_posix())
         self._remember(path)
@@ -87,7 +87,7 @@ class Transaction:
                 stream.flush()
                 os.fsync(stream.fileno())
             os.chmod(temporary, mode)
-            self._own(temporary)
+            self._own(temporary, uid, gid)
             os.replace(temporary, path)
         except BaseException:
             if os.path.exists(temporary):

@@ -1,4 +1,4 @@
-"""Settings -> the files fail2ban reads: jail.local, fail2ban.local, action.d/sendmail-common.local.
+"""Settings -> the files fail2ban reads: jail.local, fail2ban.d/qmail-fail2ban.conf, action.d/sendmail-common.local.
 
 `python3 -m installer.render --examples` rewrites the checkout's jail.local.example and
 action.d/sendmail-common.local from the defaults (a test keeps them in sync).
@@ -15,7 +15,9 @@ from installer.siteconf import JAIL_NOTES, SITE_CONF, defaults, seconds
 log = logging.getLogger(__name__)
 
 JAIL_LOCAL = "etc/fail2ban/jail.local"
-FAIL2BAN_LOCAL = "etc/fail2ban/fail2ban.local"
+# A .conf in fail2ban.d: read before fail2ban.local, which stays the admin's (rc.fail2ban copies
+# /etc/qmail-fail2ban/fail2ban-fail2ban.cf there), so the admin's override always wins.
+FAIL2BAN_LOCAL = "etc/fail2ban/fail2ban.d/qmail-fail2ban.conf"
 SENDMAIL_COMMON_LOCAL = "etc/fail2ban/action.d/sendmail-common.local"
 
 FILTERS = {

@@ -1,6 +1,7 @@
 """./install --root: a staged install, re-runs, the .new rule, upgrades, rollback and uninstall."""
 
 import json
+import os
 import shutil
 
 import pytest
@@ -26,6 +27,7 @@ def test_staged_files_modes_and_owners(staged):
     root = staged.root
     expectations = {
         "etc/fail2ban/jail.conf": 0o644, "etc/fail2ban/jail.local": 0o644,
+        "etc/fail2ban/fail2ban.d/qmail-fail2ban.conf": 0o644,
         "etc/fail2ban/filter.d/sshd.conf": 0o644, "etc/rc.d/rc.fail2ban": 0o755,
         "etc/logrotate.d/fail2ban": 0o644, "usr/bin/fail2ban-client": 0o755, "usr/bin/fail2ban-server": 0o755,
         "etc/rc.d/rc.local": 0o755, "etc/rc.d/rc.local_shutdown": 0o755,
@@ -187,3 +189,17 @@ def test_jail_whose_log_folder_exists_is_enabled_and_its_empty_log_created(root,
     assert "[dovecot]\nenabled = true" in jail_local
     assert run_install("--root", root, "--uninstall", "--quiet").returncode == 0
     assert not log.exists() and (root / "var/log/dovecot").is_dir()
+
+
+def test_fail2bans_log_is_created_for_root_and_adm_and_service_logs_like_their_folder(root, fixture_tarball):
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/group").write_text("root:x:0:\nadm:x:4:\nwww:x:33:\n")
+    (root / "var/log").mkdir(parents=True)
+    logs = root / "var/www/htdocs/roundcube/logs"
+    logs.mkdir(parents=True)
+    os.chown(logs, 33, 33)
+    assert install_into(root, fixture_tarball, "--quiet").returncode == 0
+    own_log = local.file(str(root / "var/log/fail2ban.log"))
+    assert (own_log.mode, own_log.uid, own_log.gid) == (0o640, 0, 4)
+    userlogins = local.file(str(logs / "userlogins"))
+    assert (userlogins.mode, userlogins.uid, userlogins.gid) == (0o640, 33, 33)
