@@ -63,3 +63,13 @@ def test_bad_tarball_on_a_real_host_changes_nothing(throwaway, fixture_tarball):
     assert result.stderr.strip().count("\n") == 0 and "sha256 mismatch" in result.stderr
     touched = changes(throwaway)
     assert touched == paths_state(touched)
+
+
+def test_uninstall_stops_a_running_server_first(throwaway, fixture_tarball):
+    install_on(throwaway, fixture_tarball, "--yes", "--quiet")
+    throwaway.run("/etc/rc.d/rc.fail2ban start", check=True)
+    assert throwaway.run("pgrep -x fail2ban-server").returncode == 0
+    uninstall = throwaway.run(f"cd {REPO} && {' '.join(install_command('--uninstall', '--quiet'))}")
+    assert uninstall.returncode == 0, uninstall.stderr
+    assert throwaway.run("pgrep -x fail2ban-server").returncode != 0
+    assert not throwaway.host.file("/usr/bin/fail2ban-client").exists
