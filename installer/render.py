@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from installer import firewall
+from installer import firewall, hostaddrs
 from installer.errors import InstallerError
 from installer.siteconf import JAIL_NOTES, SITE_CONF, defaults, seconds
 
@@ -105,12 +105,15 @@ def _jail_section(jail, backend, missing_folder):
     return "\n".join(lines) + "\n"
 
 
-def jail_local(settings, backend, missing):
+def jail_local(settings, backend, missing, own_addresses=()):
     multiport, allports = ACTIONS[backend]
+    ignored = list(settings.ignoreip) + [address for address in own_addresses if address not in settings.ignoreip]
+    own_note = (f"\n# and this host's own addresses, as found at install: {' '.join(own_addresses)}"
+                if own_addresses else "")
     defaults_section = f"""\
 [DEFAULT]
-# Never banned: 127.0.0.1/8 and ::1 always are.
-ignoreip = {' '.join(settings.ignoreip)}
+# Never banned: 127.0.0.1/8 and ::1 always are{own_note}.
+ignoreip = {' '.join(ignored)}
 maxretry = {settings.maxretry}
 findtime = {settings.findtime}
 bantime = {settings.bantime}
@@ -164,8 +167,10 @@ def render(settings, root):
     missing = missing_log_folders(settings, root)
     for name, folder in missing.items():
         log.warning("jail %s disabled: its log folder %s does not exist", name, folder)
+    # A staged root is not this host: its addresses are not the staged host's.
+    own = hostaddrs.own_addresses() if Path(root).resolve() == Path("/") else ()
     texts = {
-        JAIL_LOCAL: jail_local(settings, backend, missing),
+        JAIL_LOCAL: jail_local(settings, backend, missing, own),
         FAIL2BAN_LOCAL: fail2ban_local(settings, missing),
         SENDMAIL_COMMON_LOCAL: sendmail_common_local(settings),
     }

@@ -1,0 +1,104 @@
+"""What the end-to-end tests do over the network, run inside a network namespace.
+
+    python3 client.py logins imap|pop3 SERVER COUNT USER PASSWORD
+        COUNT connections at once, each trying USER/PASSWORD once; prints "ok", "failed" or
+        "error: ..." per connection. Dovecot logs one failure line per connection.
+    python3 client.py probe SERVER PORT [PORT...]
+        prints "PORT open|refused|timeout|error: ..." per port: open means the service greeted us.
+
+Only the standard library. Every network wait is bounded.
+"""
+
+import argparse
+import imaplib
+import poplib
+import socket
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+CONNECT_SECONDS = 3
+# Dovecot answers a failed login after auth_failure_delay (2 s), more while it penalizes the client.
+LOGIN_SECONDS = 20
+
+
+def imap_login(server, user, password):
+    client = imaplib.IMAP4(server, timeout=LOGIN_SECONDS)
+    try:
+        client.login(user, password)
+        client.logout()
+        return "ok"
+    except imaplib.IMAP4.error:
+        client.logout()
+        return "failed"
+
+
+def pop3_login(server, user, password):
+    client = poplib.POP3(server, timeout=LOGIN_SECONDS)
+    try:
+        client.user(user)
+        client.pass_(password)
+        client.quit()
+        return "ok"
+    except poplib.error_proto:
+        client.quit()
+        return "failed"
+
+
+LOGINS = {"imap": imap_login, "pop3": pop3_login}
+
+
+def attempt(function, *args):
+    try:
+        return function(*args)
+    except (OSError, EOFError, imaplib.IMAP4.abort, poplib.error_proto) as error:
+        return f"error: {error!r}"
+
+
+def logins(args):
+    function = LOGINS[args.protocol]
+    with ThreadPoolExecutor(args.count) as pool:
+        results = list(pool.map(lambda _: attempt(function, args.server, args.user, args.password),
+                                range(args.count)))
+    print("\n".join(results))
+
+
+def probe_port(server, port):
+    try:
+        with socket.create_connection((server, port), timeout=CONNECT_SECONDS) as sock:
+            sock.settimeout(CONNECT_SECONDS)
+            greeting = sock.recv(512)
+            return "open" if greeting else "error: closed without a greeting"
+    except ConnectionRefusedError:
+        return "refused"
+    except socket.timeout:
+        return "timeout"
+    except OSError as error:
+        return f"error: {error!r}"
+
+
+def probe(args):
+    with ThreadPoolExecutor(len(args.ports)) as pool:
+        states = list(pool.map(lambda port: probe_port(args.server, port), args.ports))
+    for port, state in zip(args.ports, states):
+        print(port, state)
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(prog="client.py")
+    commands = parser.add_subparsers(dest="command", required=True)
+    login_parser = commands.add_parser("logins")
+    login_parser.add_argument("protocol", choices=sorted(LOGINS))
+    login_parser.add_argument("server")
+    login_parser.add_argument("count", type=int)
+    login_parser.add_argument("user")
+    login_parser.add_argument("password")
+    probe_parser = commands.add_parser("probe")
+    probe_parser.add_argument("server")
+    probe_parser.add_argument("ports", type=int, nargs="+")
+    args = parser.parse_args(argv)
+    logins(args) if args.command == "logins" else probe(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
