@@ -29,10 +29,36 @@ def install_arguments(parser):
     parser.add_argument("--uninstall", action="store_true", help="remove what an earlier install wrote")
 
 
+def line_count(text):
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of lines")
+    return int(text)
+
+
+def management_parsers(commands):
+    # SUPPRESS: a --json given before the command is not undone by the command's own default.
+    as_json = argparse.ArgumentParser(add_help=False)
+    as_json.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts")
+    commands.add_parser("bans", parents=[as_json], help="every banned address, per jail (the default)")
+    status = commands.add_parser("status", parents=[as_json], help="failures, bans and log files per jail")
+    status.add_argument("jail", nargs="?", help="one jail (default: all)")
+    ban = commands.add_parser("ban", parents=[as_json], help="ban addresses or ranges in the custom jail")
+    ban.add_argument("addresses", nargs="+", metavar="IP|CIDR")
+    ban.add_argument("--force", action="store_true", help="allow a range wider than /16 (IPv4) or /48 (IPv6)")
+    unban = commands.add_parser("unban", parents=[as_json], help="lift bans from every jail")
+    unban.add_argument("addresses", nargs="+", metavar="IP|CIDR")
+    log = commands.add_parser("log", parents=[as_json], help="the end of fail2ban's log")
+    log.add_argument("-n", "--lines", type=line_count, default=50, metavar="N", help="lines to show (default 50)")
+    log.add_argument("-f", "--follow", action="store_true", help="keep showing lines as they are written")
+    commands.add_parser("doctor", parents=[as_json], help="check what stands between this host and working bans")
+
+
 def build_parser(prog):
     parser = OneLineParser(prog=prog, description="Install and manage fail2ban on a qmail mail host.")
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
     commands = parser.add_subparsers(dest="command", parser_class=OneLineParser)
     install_arguments(commands.add_parser("install", help="build and install fail2ban from a release tarball"))
+    management_parsers(commands)
     return parser
 
 
@@ -45,15 +71,35 @@ def run_install(args):
                            python=args.python, yes=args.yes, dry_run=args.dry_run, quiet=args.quiet))
 
 
+def run_management(args):
+    from installer import manage
+    from installer.fail2ban import Client
+    client = Client()
+    if args.command == "doctor":
+        from installer.doctor import doctor
+        return doctor(client, as_json=args.json)
+    if args.command == "status":
+        return manage.status(client, args.jail, as_json=args.json)
+    if args.command == "ban":
+        return manage.ban(client, args.addresses, force=args.force, as_json=args.json)
+    if args.command == "unban":
+        return manage.unban(client, args.addresses, as_json=args.json)
+    if args.command == "log":
+        if args.follow and args.json:
+            raise InstallerError("log: --json and --follow do not go together")
+        return manage.log(client, args.lines, follow=args.follow, as_json=args.json)
+    return manage.bans(client, as_json=args.json)
+
+
 def main(argv=None, prog="qmail-f2b"):
     parser = build_parser(prog)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
                         format="  %(message)s", stream=sys.stderr)
-    if args.command is None:
-        parser.error("no command given")
     try:
-        return run_install(args)
+        if args.command == "install":
+            return run_install(args)
+        return run_management(args)
     except InstallerError as error:
         sys.stderr.write(f"{prog}: error: {error}\n")
         return 1

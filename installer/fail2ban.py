@@ -17,7 +17,7 @@ NOT_RUNNING = "fail2ban is not running: start it with /etc/rc.d/rc.fail2ban star
 # What fail2ban-client says when nothing answers on the socket (1.0 and 1.1 alike).
 _NO_SERVER = ("Is fail2ban running?", "Is it running?")
 # fail2ban's log prefix on the client's error lines: "2024-01-01 10:00:00,000 fail2ban [12]: ERROR   ".
-_LOG_PREFIX = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ \S+\s+\[\d+\]: [A-Z]+\s+")
+_LOG_PREFIX = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ \S+\s+\[\d+\]: ([A-Z]+)\s+")
 _STATUS_LINE = re.compile(r"^[\s|`-]*([A-Za-z][A-Za-z ]*):\t(.*)$")
 
 
@@ -26,7 +26,18 @@ class NotRunning(InstallerError):
 
 
 def reason_of(text):
-    """The tool's last line of complaint, without fail2ban's log prefix."""
+    """What fail2ban says went wrong, on one line: its first ERROR (with the lines that continue
+    it), else its last line; without fail2ban's log prefix."""
+    lines = (text or "").splitlines()
+    for index, line in enumerate(lines):
+        prefix = _LOG_PREFIX.match(line)
+        if prefix and prefix.group(1) == "ERROR":
+            message = [line[prefix.end():]]
+            for following in lines[index + 1:]:
+                if _LOG_PREFIX.match(following):
+                    break
+                message.append(following)
+            return " ".join(part.strip() for part in message if part.strip())
     return _LOG_PREFIX.sub("", last_meaningful_line(text))
 
 
@@ -34,6 +45,65 @@ def parse_status(text):
     """{"Currently failed": "0", "File list": "/var/log/x", ...} from `status` or `status JAIL`."""
     return {found.group(1).strip(): found.group(2).strip()
             for found in map(_STATUS_LINE.match, text.splitlines()) if found}
+
+
+class Configuration:
+    """The commands `fail2ban-client -d` prints: ['set', 'dbpurgeage', '1d'], ['add', JAIL, BACKEND],
+    ['set', JAIL, KEY, VALUE...], ['multi-set', JAIL, KEY, [VALUES]], ['start', JAIL]."""
+
+    def __init__(self, commands, warnings=""):
+        self.commands = commands
+        self.warnings = warnings
+
+    def jails(self):
+        """The enabled jails."""
+        return [command[1] for command in self.commands if command[0] == "add"]
+
+    def server(self, key, default=None):
+        found = [command[2] for command in self.commands
+                 if command[0] == "set" and len(command) == 3 and command[1] == key]
+        return found[-1] if found else default
+
+    def values(self, jail, key):
+        """Every value given to KEY of the jail, in order (a multi-set's list counts as its items)."""
+        values = []
+        for command in self.commands:
+            if command[0] in ("set", "multi-set") and command[1:3] == [jail, key]:
+                for value in command[3:]:
+                    values += value if isinstance(value, list) else [value]
+        return values
+
+    def value(self, jail, key, default=None):
+        values = self.values(jail, key)
+        return values[-1] if values else default
+
+    def log_files(self, jail):
+        # addlogpath gives the file, then where to start reading it (head or tail).
+        return [command[3] for command in self.commands
+                if command[0] == "set" and command[1:3] == [jail, "addlogpath"]]
+
+    def actions(self, jail):
+        return [command[3] for command in self.commands
+                if command[0] == "set" and command[1:3] == [jail, "addaction"]]
+
+    def jails_without_logs(self):
+        """Jails whose logpath matches no file: fail2ban warns about them, and will not start."""
+        return re.findall(r"Have not found any log file for (\S+) jail", self.warnings)
+
+    def filter_text(self, jail):
+        """A filter file that matches exactly as the jail does, for fail2ban-regex."""
+        lines = ["[Definition]"]
+        for key, name in (("prefregex", "prefregex"), ("addfailregex", "failregex"),
+                          ("addignoreregex", "ignoreregex"), ("datepattern", "datepattern"),
+                          ("maxlines", "maxlines")):
+            values = [str(value) for value in self.values(jail, key)]
+            if key in ("prefregex", "datepattern", "maxlines"):
+                values = values[-1:]
+            if values:
+                # The file is read with fail2ban's interpolation, which takes % as its own.
+                text = "\n".join(values).replace("%", "%%")
+                lines.append(f"{name} = " + text.replace("\n", "\n    "))
+        return "\n".join(lines) + "\n"
 
 
 class Client:
@@ -75,10 +145,11 @@ class Client:
     def is_running(self):
         return self.call("ping", check=False, timeout=15).returncode == 0
 
-    def dump(self):
-        """The configuration as the server would get it (`fail2ban-client -d`), as Python lists."""
-        output = self.call("-d", what="reading the fail2ban configuration (fail2ban-client -d)").stdout
-        return [ast.literal_eval(line) for line in output.splitlines() if line.startswith("[")]
+    def configuration(self):
+        """The configuration as the server would get it (`fail2ban-client -d`); needs no server."""
+        result = self.call("-d", what="reading the fail2ban configuration (fail2ban-client -d)")
+        commands = [ast.literal_eval(line) for line in result.stdout.splitlines() if line.startswith("[")]
+        return Configuration(commands, result.stderr)
 
     # ---- a running server ------------------------------------------------------------------
 
@@ -119,12 +190,16 @@ class Client:
 
     # ---- fail2ban-regex ------------------------------------------------------------------------
 
-    def failures(self, log_file, filter_file, usedns="no", timeout=300):
-        """The address of every line of log_file that filter_file counts as a failure."""
+    def failures(self, log_file, filter_file, usedns="no", shown=None, timeout=300):
+        """The address of every line of log_file that filter_file counts as a failure.
+
+        shown names the log in messages, when log_file is a copy of it.
+        """
+        shown = shown or log_file
         argv = [self.root / REGEX, "-c", self.root / CONFIG, "--usedns", usedns, "-o", "ip",
                 log_file, filter_file]
-        result = run(argv, env=self.env, check=False, timeout=timeout, what=f"fail2ban-regex on {log_file}")
+        result = run(argv, env=self.env, check=False, timeout=timeout, what=f"fail2ban-regex on {shown}")
         if result.returncode != 0:
-            raise InstallerError(f"fail2ban-regex on {log_file} failed: "
+            raise InstallerError(f"fail2ban-regex cannot match {shown}: "
                                  f"{reason_of(result.stderr) or reason_of(result.stdout) or 'no output'}")
         return [line.strip() for line in result.stdout.splitlines() if line.strip()]
