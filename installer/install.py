@@ -19,6 +19,16 @@ SITE_CONF = "etc/qmail-fail2ban/site.conf"
 
 
 @dataclass
+class Build:
+    """What steps 1-5 produced: the release, its digest, the Python it runs on, where it was staged."""
+    source: tarball.Source
+    digest: str
+    python: interpreter.Interpreter
+    stage: Path
+    tree: Path
+
+
+@dataclass
 class Options:
     tarball: str = None
     sha256: str = None
@@ -72,17 +82,17 @@ def logs_to_create(root, service_logs):
     return logs
 
 
-def planned_entries(root, stage, build_tree, source, settings, site_text):
+def planned_entries(root, built, settings, site_text):
     from installer import render
     rendered = render.render(settings, root)
-    entries = payload.tree_entries(stage)
-    entries += payload.tree_entries(source.path, f"{payload.SOURCE_DIR}/{source.path.name}")
+    entries = payload.tree_entries(built.stage)
+    entries += payload.tree_entries(built.source.path, f"{payload.SOURCE_DIR}/{built.source.path.name}")
     entries += payload.ours(rendered)
     entries.append(payload.Entry(SITE_CONF, "file", site_text, 0o644))
     # The Python running ./install has configobj, which qmail-f2b needs to read site.conf.
     entries += payload.tool(sys.executable)
     if boot.boots_with_systemd(root):
-        entries += boot.systemd_entries(build_tree)
+        entries += boot.systemd_entries(built.tree)
     return entries
 
 
@@ -112,14 +122,15 @@ def install(options):
             stage, build_tree = build.build(source, python, work)
         with progress.step(f"Checking that fail2ban-client -V runs as {source.version}"):
             build.check_version(stage, python, source.version)
-        entries = planned_entries(root, stage, build_tree, source, settings, site_text)
+        built = Build(source, digest, python, stage, build_tree)
+        entries = planned_entries(root, built, settings, site_text)
         old = manifest_file.load(root)
         actions = apply.plan_actions(entries, root, old)
         if options.dry_run:
             return report_dry_run(progress, root, actions, settings)
         transaction = Transaction(root, as_root=os.geteuid() == 0)
         try:
-            outcome = place(progress, transaction, root, staged, actions, old, settings, source, digest, python)
+            outcome = place(progress, transaction, root, staged, actions, old, settings, built)
         except BaseException:
             transaction.rollback()
             raise
@@ -128,7 +139,7 @@ def install(options):
     return 0
 
 
-def place(progress, transaction, root, staged, actions, old, settings, source, digest, python):
+def place(progress, transaction, root, staged, actions, old, settings, built):
     from installer import render
     manifest = manifest_file.empty()
     for key in ("dirs", "logs", "created"):
@@ -142,12 +153,12 @@ def place(progress, transaction, root, staged, actions, old, settings, source, d
                 transaction.write(relative, b"", 0o640, uid, gid)
                 manifest["logs"].append(relative)
     with progress.step("Testing the configuration with fail2ban-client -t"):
-        test_configuration(root, staged, python, settings)
+        test_configuration(root, staged, built.python, settings)
     with progress.step("Adding boot hooks and the manifest"):
         if not boot.boots_with_systemd(root):
             boot.add_hooks(transaction, manifest)
-        manifest["release"] = {"version": source.version, "sha256": digest, "python": python.path,
-                               "site_dir": python.site_dir}
+        manifest["release"] = {"version": built.source.version, "sha256": built.digest,
+                               "python": built.python.path, "site_dir": built.python.site_dir}
         transaction.make_dirs(str(Path(manifest_file.LOCATION).parent))
         manifest["dirs"] = sorted(set(manifest["dirs"]) | set(transaction.created_dirs))
         data = manifest_file.dump(manifest)
@@ -180,8 +191,8 @@ def report_dry_run(progress, root, actions, settings):
         if action in verbs:
             shown = root / (entry.path + (".new" if action == "new" else ""))
             progress.say(f"  {verbs[action]} {shown}")
-    for log in render.logs_to_create(settings, root):
-        progress.say(f"  would create the empty log {root / log.lstrip('/')} if missing")
+    for log, _, _ in logs_to_create(root, render.logs_to_create(settings, root)):
+        progress.say(f"  would create the empty log {root / log} if missing")
     progress.say(f"  would test the configuration and add boot hooks; dry run: nothing was changed")
     return 0
 
@@ -197,5 +208,9 @@ def summarize(progress, root, staged, source, outcome, transaction):
     for new_file in outcome.new_files:
         # Always shown, even with --quiet: the admin must merge these by hand.
         print(f"Review {root / new_file}: you changed {root / new_file[:-4]}, so the new version waits beside it.")
-    if not staged:
+    if staged:
+        return
+    if not Client(root).is_running():
         progress.say("Start fail2ban with: /etc/rc.d/rc.fail2ban start")
+    elif transaction.changed:
+        progress.say("fail2ban is running the old files: apply the new ones with /etc/rc.d/rc.fail2ban restart")
