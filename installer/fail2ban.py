@@ -171,7 +171,9 @@ class Client:
 
     def ban(self, jail, addresses):
         """How many of the addresses the jail newly banned."""
-        return int(self.call("set", jail, "banip", *addresses).stdout.strip() or 0)
+        # fail2ban's own actions start a firewall process per address (about 130 a second).
+        timeout = 60 + len(addresses) // 20
+        return int(self.call("set", jail, "banip", *addresses, timeout=timeout).stdout.strip() or 0)
 
     def unban(self, jail, addresses):
         return int(self.call("set", jail, "unbanip", *addresses).stdout.strip() or 0)

@@ -7,7 +7,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from installer import apply, boot, build, interpreter, manifest as manifest_file, payload, preflight, tarball
+from installer import apply, backend, boot, build, interpreter, manifest as manifest_file, payload, preflight, tarball
 from installer.digest import sha256_bytes
 from installer.errors import InstallerError
 from installer.fail2ban import Client
@@ -82,9 +82,12 @@ def logs_to_create(root, service_logs):
     return logs
 
 
-def planned_entries(root, built, settings, site_text):
+def planned_entries(root, staged, built, settings, site_text):
     from installer import render
-    rendered = render.render(settings, root)
+    # Named where it works here; elsewhere (a staged root may go to another host) fail2ban's own
+    # `auto` takes pyinotify once it imports.
+    fast = not staged and backend.best_backend(built.python.path) == "pyinotify"
+    rendered = render.render(settings, root, "pyinotify" if fast else "auto")
     entries = payload.tree_entries(built.stage)
     entries += payload.tree_entries(built.source.path, f"{payload.SOURCE_DIR}/{built.source.path.name}")
     entries += payload.ours(rendered)
@@ -123,7 +126,7 @@ def install(options):
         with progress.step(f"Checking that fail2ban-client -V runs as {source.version}"):
             build.check_version(stage, python, source.version)
         built = Build(source, digest, python, stage, build_tree)
-        entries = planned_entries(root, built, settings, site_text)
+        entries = planned_entries(root, staged, built, settings, site_text)
         old = manifest_file.load(root)
         actions = apply.plan_actions(entries, root, old)
         if options.dry_run:
@@ -135,7 +138,7 @@ def install(options):
             transaction.rollback()
             raise
         transaction.close()
-    summarize(progress, root, staged, source, outcome, transaction)
+    summarize(progress, root, staged, built, outcome, transaction)
     return 0
 
 
@@ -197,7 +200,8 @@ def report_dry_run(progress, root, actions, settings):
     return 0
 
 
-def summarize(progress, root, staged, source, outcome, transaction):
+def summarize(progress, root, staged, built, outcome, transaction):
+    source = built.source
     if not transaction.changed:
         progress.say(f"Nothing to do: fail2ban {source.version} and every file are already in place.")
     else:
@@ -210,6 +214,9 @@ def summarize(progress, root, staged, source, outcome, transaction):
         print(f"Review {root / new_file}: you changed {root / new_file[:-4]}, so the new version waits beside it.")
     if staged:
         return
+    faster = backend.advice(built.python.path, built.python.version, root)
+    if faster:
+        progress.say(faster)
     if not Client(root).is_running():
         progress.say("Start fail2ban with: /etc/rc.d/rc.fail2ban start")
     elif transaction.changed:

@@ -37,6 +37,9 @@ ACTIONS = {
     "nftables": ("nftables-multiport", "nftables-allports"),
     "ipset": ("iptables-ipset-proto6", "iptables-ipset-proto6-allports"),
 }
+# Our jails keep their bans in firewall sets loaded in batches (action.d/qmail-f2b-set.py) where the
+# firewall has sets: 5,000 bans and their restore at start take seconds, not a minute.
+SET_ACTION = "qmail-f2b-set.py"
 
 
 def firewall_backend(banaction, root):
@@ -83,13 +86,18 @@ def _header(path):
             f"# Change that file and run ./install again rather than editing this one.\n")
 
 
-def _jail_section(jail, backend, missing_folder):
+def _firewall_action(jail, backend):
+    ports = ",".join(str(port) for port in jail.port)
+    if backend in ("nftables", "ipset"):
+        return f'{SET_ACTION}[firewall={backend}' + (f', port="{ports}"' if ports else "") + ", protocol=tcp]"
     multiport, allports = ACTIONS[backend]
     if jail.all_ports:
-        firewall_action = f"{allports}[name={jail.name}, protocol=tcp]"
-    else:
-        ports = ",".join(str(port) for port in jail.port)
-        firewall_action = f'{multiport}[name={jail.name}, port="{ports}", protocol=tcp]'
+        return f"{allports}[name={jail.name}, protocol=tcp]"
+    return f'{multiport}[name={jail.name}, port="{ports}", protocol=tcp]'
+
+
+def _jail_section(jail, backend, missing_folder):
+    firewall_action = _firewall_action(jail, backend)
     lines = [f"# {JAIL_NOTES[jail.name]}"]
     if missing_folder:
         lines.append(f"# Disabled although {SITE_CONF} enables it: {missing_folder} does not exist.")
@@ -100,12 +108,14 @@ def _jail_section(jail, backend, missing_folder):
         lines.append(f"logpath = {jail.logpath}")
     lines += [f"{key} = {getattr(jail, key)}" for key in ("maxretry", "findtime", "bantime")
               if getattr(jail, key) is not None]
-    lines += [f"action = {firewall_action}",
-              f'         sendmail-whois[name={jail.name}, sendername="Fail2Ban {jail.name}"]']
+    lines.append(f"action = {firewall_action}")
+    if jail.name != "custom":
+        # The admin makes manual bans: no mail about them (a 5,000-address blocklist would send 5,000).
+        lines.append(f'         sendmail-whois[name={jail.name}, sendername="Fail2Ban {jail.name}"]')
     return "\n".join(lines) + "\n"
 
 
-def jail_local(settings, backend, missing, own_addresses=()):
+def jail_local(settings, backend, missing, own_addresses=(), file_backend="auto"):
     multiport, allports = ACTIONS[backend]
     ignored = list(settings.ignoreip) + [address for address in own_addresses if address not in settings.ignoreip]
     own_note = (f"\n# and this host's own addresses, as found at install: {' '.join(own_addresses)}"
@@ -119,6 +129,8 @@ findtime = {settings.findtime}
 bantime = {settings.bantime}
 # Trust addresses only: a host name in a log line is the client's to choose.
 usedns = no
+# How jails watch their logs: pyinotify is woken by the kernel; auto takes it where it imports.
+backend = {file_backend}
 # The firewall of any other jail (jail.d/*.local) that does not name its own action.
 banaction = {multiport}
 banaction_allports = {allports}
@@ -157,11 +169,12 @@ sender = {settings.sender}
 """
 
 
-def render(settings, root):
+def render(settings, root, file_backend="auto"):
     """{path relative to the root: content} for the files rendered from settings.
 
     root is where the install lands: banaction = auto is resolved by probing its firewall
     tools, and an enabled jail whose log folder is absent there is rendered disabled.
+    file_backend is how the jails watch their logs (installer.backend says which works).
     """
     backend = firewall_backend(settings.banaction, root)
     missing = missing_log_folders(settings, root)
@@ -170,7 +183,7 @@ def render(settings, root):
     # A staged root is not this host: its addresses are not the staged host's.
     own = hostaddrs.own_addresses() if Path(root).resolve() == Path("/") else ()
     texts = {
-        JAIL_LOCAL: jail_local(settings, backend, missing, own),
+        JAIL_LOCAL: jail_local(settings, backend, missing, own, file_backend),
         FAIL2BAN_LOCAL: fail2ban_local(settings, missing),
         SENDMAIL_COMMON_LOCAL: sendmail_common_local(settings),
     }

@@ -166,12 +166,12 @@ def test_the_repo_examples_are_what_the_defaults_render(tmp_path):
     assert (REPO / "action.d/sendmail-common.local").read_bytes() == rendered[render.SENDMAIL_COMMON_LOCAL], hint
 
 
-def test_every_jail_mails_beside_its_firewall_action(tmp_path):
+def test_every_jail_but_the_manual_one_mails_beside_its_firewall_action(tmp_path):
     jail_local = render.render(DEFAULTS, root_with_log_folders(tmp_path, DEFAULTS))[render.JAIL_LOCAL].decode()
     assert ('action = iptables-multiport[name=qmail-smtp, port="25", protocol=tcp]\n'
             '         sendmail-whois[name=qmail-smtp, sendername="Fail2Ban qmail-smtp"]') in jail_local
-    assert "action = iptables-allports[name=custom, protocol=tcp]" in jail_local
-    assert jail_local.count("sendmail-whois[") == len(DEFAULTS.jails)
+    assert "action = iptables-allports[name=custom, protocol=tcp]\n\n" in jail_local
+    assert jail_local.count("sendmail-whois[") == len(DEFAULTS.jails) - 1
 
 
 @pytest.mark.parametrize("banaction, multiport, allports", [
@@ -179,13 +179,19 @@ def test_every_jail_mails_beside_its_firewall_action(tmp_path):
     ("nftables", "nftables-multiport", "nftables-allports"),
     ("ipset", "iptables-ipset-proto6", "iptables-ipset-proto6-allports"),
 ])
-def test_banaction_picks_fail2bans_actions(staged, tmp_path, banaction, multiport, allports):
+def test_banaction_picks_the_actions(staged, tmp_path, banaction, multiport, allports):
     settings = dataclasses.replace(DEFAULTS, banaction=banaction)
     jail_local = render.render(settings, root_with_log_folders(tmp_path, settings))[render.JAIL_LOCAL].decode()
-    assert f"{multiport}[name=vpopmail," in jail_local and f"{allports}[name=custom," in jail_local
+    if banaction == "iptables":
+        assert f"{multiport}[name=vpopmail," in jail_local and f"{allports}[name=custom," in jail_local
+    else:
+        # Set-based firewalls get our batched set action; other jails keep fail2ban's own.
+        assert f'qmail-f2b-set.py[firewall={banaction}, port="25,465,587,110,995,143,993", protocol=tcp]' in jail_local
+        assert f"qmail-f2b-set.py[firewall={banaction}, protocol=tcp]" in jail_local
     assert f"banaction = {multiport}\nbanaction_allports = {allports}\n" in jail_local
     for action in (multiport, allports):
         assert (staged.confdir / "action.d" / f"{action}.conf").is_file()
+    assert (staged.confdir / "action.d/qmail-f2b-set.py").is_file()
 
 
 # banaction = auto probes the tools under the root. The probes list rules only, and run in a

@@ -1,0 +1,1 @@
+"""Benchmarks of qmail-fail2ban: python -m bench (all parts) or python -m bench.PART."""

@@ -1,0 +1,62 @@
+"""How fail2ban's jails watch their logs: pyinotify where fail2ban's Python can use it, else polling.
+
+With pyinotify the kernel wakes fail2ban as a line is written; polling looks at the files on a
+timer, which roughly doubles the time from an attack to its ban. fail2ban 1.0 and 1.1 both try
+pyinotify first for `backend = auto`, and both fall back to polling, with a warning, when an explicit
+`backend = pyinotify` cannot be had. pyinotify imports asyncore, which Python 3.12 removed: there it
+never works, and polling is the best there is.
+
+The installer fetches nothing but the release tarball it is given, so it does not install pyinotify
+itself: where the Python could use it but lacks it, it tells the admin the one step that adds it.
+"""
+
+import os
+
+from installer.errors import InstallerError
+from installer.run import run
+
+# What fail2ban's filterpyinotify checks before it uses pyinotify.
+PROBE = r"""
+import sys
+try:
+    import pyinotify
+    version = tuple(int(part) for part in pyinotify.__version__.split(".")[:3])
+    if version < (0, 8, 3):
+        raise ImportError("pyinotify %s is older than the 0.8.3 fail2ban needs" % pyinotify.__version__)
+    pyinotify.WatchManager().close()
+    print("pyinotify")
+except Exception as error:
+    print("polling %s: %s" % (type(error).__name__, error))
+"""
+
+
+def probe(interpreter_path):
+    """("pyinotify", "") where that Python can run fail2ban's pyinotify backend, else ("polling", why not)."""
+    try:
+        result = run([interpreter_path, "-c", PROBE], what=f"asking {interpreter_path} for pyinotify", timeout=60)
+    except InstallerError as error:
+        return "polling", str(error)
+    backend, _, reason = result.stdout.strip().partition(" ")
+    if backend != "pyinotify":
+        return "polling", reason or "no answer"
+    return "pyinotify", ""
+
+
+def best_backend(interpreter_path):
+    """"pyinotify" or "polling": the fastest file backend that Python supports."""
+    return probe(interpreter_path)[0]
+
+
+def advice(interpreter_path, version, root="/"):
+    """The line to show the admin where fail2ban will poll although pyinotify could work; else None."""
+    backend, reason = probe(interpreter_path)
+    if backend == "pyinotify" or tuple(version) >= (3, 12):
+        return None
+    if os.path.exists(os.path.join(root, "etc/debian_version")):
+        how = "apt-get install python3-pyinotify"
+    elif os.path.exists(os.path.join(root, "etc/slackware-version")):
+        how = "install pyinotify from SlackBuilds.org (python3-pyinotify)"
+    else:
+        how = f"install pyinotify for {interpreter_path} from your distribution"
+    return (f"fail2ban will poll its logs ({reason}), which bans later than pyinotify would:"
+            f" {how}, then run ./install again")
