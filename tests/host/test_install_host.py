@@ -73,3 +73,13 @@ def test_uninstall_stops_a_running_server_first(throwaway, fixture_tarball):
     assert uninstall.returncode == 0, uninstall.stderr
     assert throwaway.run("pgrep -x fail2ban-server").returncode != 0
     assert not throwaway.host.file("/usr/bin/fail2ban-client").exists
+
+
+def test_boot_hooks_start_and_stop_fail2ban_and_chmod_disables_them(throwaway, fixture_tarball):
+    install_on(throwaway, fixture_tarball, "--yes", "--quiet")
+    throwaway.run("/etc/rc.d/rc.local", check=True)
+    assert throwaway.run("fail2ban-client ping").stdout.strip().endswith("pong")
+    throwaway.run("/etc/rc.d/rc.local_shutdown", check=True)
+    assert throwaway.run("pgrep -x fail2ban-server").returncode != 0
+    throwaway.run("chmod -x /etc/rc.d/rc.fail2ban && /etc/rc.d/rc.local", check=True)
+    assert throwaway.run("pgrep -x fail2ban-server").returncode != 0
