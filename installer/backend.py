@@ -6,8 +6,9 @@ pyinotify first for `backend = auto`, and both fall back to polling, with a warn
 `backend = pyinotify` cannot be had. pyinotify imports asyncore, which Python 3.12 removed: there it
 never works, and polling is the best there is.
 
-The installer fetches nothing but the release tarball it is given, so it does not install pyinotify
-itself: where the Python could use it but lacks it, it tells the admin the one step that adds it.
+The installer fetches nothing: it builds pyinotify from the source release the admin saves beside
+fail2ban's (installer.pyinotify_release), and where the Python could use pyinotify but has none,
+it tells the admin the one step that adds it.
 """
 
 import os
@@ -24,22 +25,37 @@ try:
     if version < (0, 8, 3):
         raise ImportError("pyinotify %s is older than the 0.8.3 fail2ban needs" % pyinotify.__version__)
     pyinotify.WatchManager().close()
-    print("pyinotify")
+    print("pyinotify %s" % pyinotify.__file__)
 except Exception as error:
     print("polling %s: %s" % (type(error).__name__, error))
 """
 
 
-def probe(interpreter_path):
-    """("pyinotify", "") where that Python can run fail2ban's pyinotify backend, else ("polling", why not)."""
+def _ask(interpreter_path, env=None):
+    """("pyinotify", the file it imports) or ("polling", why not)."""
     try:
-        result = run([interpreter_path, "-c", PROBE], what=f"asking {interpreter_path} for pyinotify", timeout=60)
+        result = run([interpreter_path, "-c", PROBE], env=env, what=f"asking {interpreter_path} for pyinotify",
+                     timeout=60)
     except InstallerError as error:
         return "polling", str(error)
-    backend, _, reason = result.stdout.strip().partition(" ")
+    backend, _, detail = result.stdout.strip().partition(" ")
     if backend != "pyinotify":
-        return "polling", reason or "no answer"
-    return "pyinotify", ""
+        return "polling", detail or "no answer"
+    return "pyinotify", detail
+
+
+def probe(interpreter_path):
+    """("pyinotify", "") where that Python can run fail2ban's pyinotify backend, else ("polling", why not)."""
+    backend, reason = _ask(interpreter_path)
+    return (backend, "") if backend == "pyinotify" else (backend, reason)
+
+
+def working_pyinotify(interpreter_path, env=None):
+    """(the file of the pyinotify that Python imports and fail2ban could use, None) or (None, why not).
+
+    env is the whole environment, e.g. with PYTHONPATH naming a staged site folder first."""
+    backend, detail = _ask(interpreter_path, env)
+    return (detail, None) if backend == "pyinotify" else (None, detail)
 
 
 def best_backend(interpreter_path):
@@ -49,14 +65,15 @@ def best_backend(interpreter_path):
 
 def advice(interpreter_path, version, root="/"):
     """The line to show the admin where fail2ban will poll although pyinotify could work; else None."""
+    from installer.pyinotify_release import SOURCE_RELEASE
     backend, reason = probe(interpreter_path)
     if backend == "pyinotify" or tuple(version) >= (3, 12):
         return None
     if os.path.exists(os.path.join(root, "etc/debian_version")):
-        how = "apt-get install python3-pyinotify"
+        package = "apt-get install python3-pyinotify"
     elif os.path.exists(os.path.join(root, "etc/slackware-version")):
-        how = "install pyinotify from SlackBuilds.org (python3-pyinotify)"
+        package = "install python3-pyinotify from SlackBuilds.org"
     else:
-        how = f"install pyinotify for {interpreter_path} from your distribution"
-    return (f"fail2ban will poll its logs ({reason}), which bans later than pyinotify would:"
-            f" {how}, then run ./install again")
+        package = f"install your distribution's pyinotify for {interpreter_path}"
+    return (f"fail2ban will poll its logs ({reason}), which bans later than pyinotify would: save "
+            f"{SOURCE_RELEASE} from PyPI in /usr/local/src (or {package}), then run ./install again")

@@ -1,4 +1,5 @@
-"""Build fail2ban with the release's own setup.py into a private stage, and check that it runs."""
+"""Build fail2ban, and pyinotify where it is wanted, with each release's own setup.py into one private
+stage, and check that they run."""
 
 import os
 import shutil
@@ -28,23 +29,43 @@ def convert_to_python3(interpreter, source):
         cwd=source, env=build_env(), what="converting fail2ban's Python 2 source (2to3)")
 
 
-def build(source, interpreter, workdir):
-    """Copy the pristine source into workdir, build there, and install into workdir/stage; return the stage."""
+def copy_source(source, workdir):
+    """A private copy of the pristine source to build in (setup.py writes build/ and egg-info beside itself)."""
     tree = Path(workdir) / "build" / source.path.name
     shutil.copytree(source.path, tree, symlinks=True)
-    if releases.needs_2to3(tree):
-        convert_to_python3(interpreter, tree)
-    stage = Path(workdir) / "stage"
+    return tree
+
+
+def setup_py_install(project, version, tree, interpreter, stage, *options):
+    """`setup.py install` of one release into stage, laid out as it will be under the root."""
     result = run([interpreter.path, "setup.py", "install", f"--root={stage}", f"--prefix={PREFIX}",
-                  f"--install-lib={interpreter.site_dir}", f"--install-scripts={BIN_DIR}", "--without-tests"],
-                 cwd=tree, env=build_env(), check=False, what=f"building fail2ban {source.version}")
+                  f"--install-lib={interpreter.site_dir}", f"--install-scripts={BIN_DIR}", *options],
+                 cwd=tree, env=build_env(), check=False, what=f"building {project} {version}")
     if result.returncode != 0:
         if "invalid command 'install'" in result.stderr:
             raise InstallerError(f"the setuptools of {interpreter.path} ({interpreter.setuptools}) no longer has "
-                                 "'setup.py install', which fail2ban's setup.py needs: install an older setuptools")
+                                 f"'setup.py install', which {project}'s setup.py needs: install an older setuptools")
         reason = last_meaningful_line(result.stderr) or last_meaningful_line(result.stdout)
-        raise InstallerError(f"building fail2ban {source.version} failed: {reason}")
+        raise InstallerError(f"building {project} {version} failed: {reason}")
+
+
+def build(source, interpreter, workdir):
+    """Copy the pristine source into workdir, build there, and install into workdir/stage; return the stage."""
+    tree = copy_source(source, workdir)
+    if releases.needs_2to3(tree):
+        convert_to_python3(interpreter, tree)
+    stage = Path(workdir) / "stage"
+    setup_py_install("fail2ban", source.version, tree, interpreter, stage, "--without-tests")
     return stage, tree
+
+
+def build_pyinotify(source, interpreter, workdir, stage):
+    """Install pyinotify into fail2ban's stage; return the files it placed there, relative to the root."""
+    tree = copy_source(source, workdir)
+    record = Path(workdir) / "pyinotify-files.txt"
+    setup_py_install("pyinotify", source.version, tree, interpreter, stage, f"--record={record}")
+    # With --root, setup.py records each file as it will lie under the root.
+    return sorted(line.lstrip("/") for line in record.read_text().splitlines() if line.strip())
 
 
 def check_version(root, interpreter, expected):

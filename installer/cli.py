@@ -19,6 +19,9 @@ def install_arguments(parser):
     parser.add_argument("--tarball", metavar="FILE", help="fail2ban-X.Y.Z.tar.gz as upstream publishes it "
                         "(default: the newest in /usr/local/src)")
     parser.add_argument("--sha256", metavar="HEX", help="the digest upstream publishes for the tarball")
+    parser.add_argument("--pyinotify-tarball", metavar="FILE", help="pyinotify-X.Y.Z.tar.gz as PyPI publishes it, "
+                        "for the fast log backend (default: the newest in /usr/local/src, if any)")
+    parser.add_argument("--pyinotify-sha256", metavar="HEX", help="the digest PyPI publishes for that tarball")
     parser.add_argument("--root", metavar="DIR", help="stage everything under DIR; root is not needed")
     parser.add_argument("--config", metavar="FILE", help="site configuration to use instead of asking")
     parser.add_argument("--python", metavar="PATH", help="the Python fail2ban runs on (default: the system's)")
@@ -68,7 +71,9 @@ def run_install(args):
         return uninstall(args.root, quiet=args.quiet)
     from installer.install import Options, install
     return install(Options(tarball=args.tarball, sha256=args.sha256, root=args.root, config=args.config,
-                           python=args.python, yes=args.yes, dry_run=args.dry_run, quiet=args.quiet))
+                           python=args.python, pyinotify_tarball=args.pyinotify_tarball,
+                           pyinotify_sha256=args.pyinotify_sha256, yes=args.yes, dry_run=args.dry_run,
+                           quiet=args.quiet))
 
 
 def run_management(args):

@@ -4,10 +4,11 @@ import os
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from installer import apply, backend, boot, build, interpreter, manifest as manifest_file, payload, preflight, tarball
+from installer import (apply, backend, boot, build, interpreter, manifest as manifest_file, payload, preflight,
+                       pyinotify_release, tarball)
 from installer.digest import sha256_bytes
 from installer.errors import InstallerError
 from installer.fail2ban import Client
@@ -20,12 +21,17 @@ SITE_CONF = "etc/qmail-fail2ban/site.conf"
 
 @dataclass
 class Build:
-    """What steps 1-5 produced: the release, its digest, the Python it runs on, where it was staged."""
+    """What steps 1-5 produced: the release, its digest, the Python it runs on, where it was staged;
+    and pyinotify as the manifest records it where this run places it (built into the stage, or the
+    files an earlier run placed, kept), with a note for the admin where its tarball goes unused."""
     source: tarball.Source
     digest: str
     python: interpreter.Interpreter
     stage: Path
     tree: Path
+    pyinotify: dict = None
+    kept_pyinotify: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
 
 
 @dataclass
@@ -35,6 +41,8 @@ class Options:
     root: str = None
     config: str = None
     python: str = None
+    pyinotify_tarball: str = None
+    pyinotify_sha256: str = None
     yes: bool = False
     dry_run: bool = False
     quiet: bool = False
@@ -84,11 +92,12 @@ def logs_to_create(root, service_logs):
 
 def planned_entries(root, staged, built, settings, site_text):
     from installer import render
-    # Named where it works here; elsewhere (a staged root may go to another host) fail2ban's own
-    # `auto` takes pyinotify once it imports.
-    fast = not staged and backend.best_backend(built.python.path) == "pyinotify"
+    # Named where it works: our pyinotify (step 5 imported it from the stage with fail2ban's Python,
+    # so it imports from the same site folder on the root), or one the live host's Python has.
+    # Otherwise (a staged root may go to another host) fail2ban's own `auto` takes pyinotify once it imports.
+    fast = built.pyinotify or (not staged and backend.best_backend(built.python.path) == "pyinotify")
     rendered = render.render(settings, root, "pyinotify" if fast else "auto")
-    entries = payload.tree_entries(built.stage)
+    entries = payload.tree_entries(built.stage) + built.kept_pyinotify
     entries += payload.tree_entries(built.source.path, f"{payload.SOURCE_DIR}/{built.source.path.name}")
     entries += payload.ours(rendered)
     entries.append(payload.Entry(SITE_CONF, "file", site_text, 0o644))
@@ -109,25 +118,43 @@ def install(options):
     with tempfile.TemporaryDirectory(prefix="qmail-fail2ban-") as work:
         with progress.step("Checking the host"):
             tarball_path = preflight.find_tarball(options.tarball, root)
+            pyinotify_path = pyinotify_release.find(options.pyinotify_tarball, root, options.pyinotify_sha256)
             preflight.check_free_space(root, work)
             named = tarball.version_from_name(tarball_path)
             python = interpreter.choose(named, requested=options.python) if named else None
             if not staged:
                 preflight.check_firewall_tools()
-        with progress.step(f"Verifying the sha256 of {tarball_path.name}"):
+        tarballs = " and ".join(path.name for path in (tarball_path, pyinotify_path) if path)
+        with progress.step(f"Verifying the sha256 of {tarballs}"):
             digest = tarball.verify(tarball_path, options.sha256)
-        with progress.step(f"Unpacking {tarball_path.name}"):
+            pyinotify_digest = pyinotify_path and pyinotify_release.verify(pyinotify_path, options.pyinotify_sha256)
+        with progress.step(f"Unpacking {tarballs}"):
             source = tarball.extract(tarball_path, Path(work) / "source")
             if named and named != source.version:
                 raise InstallerError(f"{tarball_path.name} holds fail2ban {source.version}, not {named}")
+            pyinotify_source = pyinotify_path and pyinotify_release.extract(pyinotify_path, Path(work) / "pyinotify")
             python = python or interpreter.choose(source.version, requested=options.python)
-        with progress.step(f"Building fail2ban {source.version} with {python.label}"):
-            stage, build_tree = build.build(source, python, work)
-        with progress.step(f"Checking that fail2ban-client -V runs as {source.version}"):
-            build.check_version(stage, python, source.version)
-        built = Build(source, digest, python, stage, build_tree)
-        entries = planned_entries(root, staged, built, settings, site_text)
         old = manifest_file.load(root)
+        usable, note = pyinotify_release.usable(python, root, staged, old, pyinotify_path)
+        building = bool(usable and pyinotify_source)
+        also = f" and pyinotify {pyinotify_source.version}" if building else ""
+        with progress.step(f"Building fail2ban {source.version}{also} with {python.label}"):
+            stage, build_tree = build.build(source, python, work)
+            if building:
+                pyinotify_files = build.build_pyinotify(pyinotify_source, python, work, stage)
+        with progress.step(f"Checking that fail2ban-client -V runs as {source.version}"
+                           f"{' and pyinotify imports' if building else ''}"):
+            build.check_version(stage, python, source.version)
+            if building:
+                pyinotify_release.check(stage, python, pyinotify_source.version)
+        built = Build(source, digest, python, stage, build_tree, notes=[note] if note else [])
+        if building:
+            built.pyinotify = {"version": pyinotify_source.version, "sha256": pyinotify_digest,
+                               "files": pyinotify_files}
+        elif usable:
+            built.kept_pyinotify = pyinotify_release.kept_entries(root, old, python)
+            built.pyinotify = pyinotify_release.earlier_record(old) if built.kept_pyinotify else None
+        entries = planned_entries(root, staged, built, settings, site_text)
         actions = apply.plan_actions(entries, root, old)
         if options.dry_run:
             return report_dry_run(progress, root, actions, settings)
@@ -162,6 +189,8 @@ def place(progress, transaction, root, staged, actions, old, settings, built):
             boot.add_hooks(transaction, manifest)
         manifest["release"] = {"version": built.source.version, "sha256": built.digest,
                                "python": built.python.path, "site_dir": built.python.site_dir}
+        if built.pyinotify:
+            manifest["release"]["pyinotify"] = built.pyinotify
         transaction.make_dirs(str(Path(manifest_file.LOCATION).parent))
         manifest["dirs"] = sorted(set(manifest["dirs"]) | set(transaction.created_dirs))
         data = manifest_file.dump(manifest)
@@ -196,22 +225,25 @@ def report_dry_run(progress, root, actions, settings):
             progress.say(f"  {verbs[action]} {shown}")
     for log, _, _ in logs_to_create(root, render.logs_to_create(settings, root)):
         progress.say(f"  would create the empty log {root / log} if missing")
-    progress.say(f"  would test the configuration and add boot hooks; dry run: nothing was changed")
+    progress.say("  would test the configuration and add boot hooks; dry run: nothing was changed")
     return 0
 
 
 def summarize(progress, root, staged, built, outcome, transaction):
     source = built.source
+    releases = [f"fail2ban {source.version}"] + ([f"pyinotify {built.pyinotify['version']}"] if built.pyinotify else [])
     if not transaction.changed:
-        progress.say(f"Nothing to do: fail2ban {source.version} and every file are already in place.")
+        progress.say(f"Nothing to do: {', '.join(releases)} and every file are already in place.")
     else:
-        progress.say(f"fail2ban {source.version} installed{' under ' + str(root) if staged else ''}: "
+        progress.say(f"{' and '.join(releases)} installed{' under ' + str(root) if staged else ''}: "
                      f"{len(outcome.written)} files written, {len(outcome.removed)} removed.")
     if outcome.replaced:
         progress.say(f"Replaced {len(outcome.replaced)} program files of an earlier fail2ban install.")
     for new_file in outcome.new_files:
         # Always shown, even with --quiet: the admin must merge these by hand.
         print(f"Review {root / new_file}: you changed {root / new_file[:-4]}, so the new version waits beside it.")
+    for note in built.notes:
+        progress.say(note)
     if staged:
         return
     faster = backend.advice(built.python.path, built.python.version, root)

@@ -7,7 +7,7 @@ Stored as JSON at var/lib/qmail-fail2ban/manifest under the root:
   logs:    empty log files we created where a service will write (removed on uninstall while still empty)
   hooks:   file -> the lines we added to it (rc.local, rc.local_shutdown)
   created: files we created whole that hold hooks (removed on uninstall when only their header is left)
-  release: what was built: version, tarball digest, interpreter
+  release: what was built: version, tarball digest, interpreter, and pyinotify's version, digest and files
 """
 
 import json

@@ -1,4 +1,7 @@
-"""Find the release tarball, check that its digest is one the admin vouches for, and unpack it safely."""
+"""Find a release tarball, check that its digest is one the admin vouches for, and unpack it safely.
+
+fail2ban's tarball is the main one; pyinotify's source release goes through the same checks.
+"""
 
 import os
 import re
@@ -13,37 +16,36 @@ from installer import releases
 from installer.digest import sha256_file
 from installer.errors import InstallerError
 
-TARBALL_NAME = re.compile(r"^fail2ban-(\d+\.\d+(?:\.\d+)?)\.tar\.gz$")
 HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
 @dataclass
 class Source:
-    """An unpacked release: its folder (named fail2ban-X.Y.Z) and the version its own version.py states."""
+    """An unpacked release: its folder (named PROJECT-X.Y.Z) and the version its own source states."""
     path: Path
     version: str
 
 
-def version_from_name(tarball):
-    match = TARBALL_NAME.match(Path(tarball).name)
+def version_from_name(tarball, project="fail2ban"):
+    match = re.match(rf"^{re.escape(project)}-(\d+\.\d+(?:\.\d+)?)\.tar\.gz$", Path(tarball).name)
     return match.group(1) if match else None
 
 
-def find_newest(folder):
-    """The newest fail2ban-X.Y.Z.tar.gz in folder, or None."""
-    candidates = [path for path in Path(folder).glob("fail2ban-*.tar.gz") if version_from_name(path)]
+def find_newest(folder, project="fail2ban"):
+    """The newest PROJECT-X.Y.Z.tar.gz in folder, or None."""
+    candidates = [path for path in Path(folder).glob(f"{project}-*.tar.gz") if version_from_name(path, project)]
     if not candidates:
         return None
-    return max(candidates, key=lambda path: releases.parse_version(version_from_name(path)))
+    return max(candidates, key=lambda path: releases.parse_version(version_from_name(path, project)))
 
 
-def vouched_digests(tarball, sha256_option):
+def vouched_digests(tarball, sha256_option, option="--sha256"):
     """(digest, where it came from) pairs the admin vouches for, strongest first."""
     tarball = Path(tarball)
     if sha256_option:
         if not HEX64.match(sha256_option):
-            raise InstallerError(f"--sha256 must be 64 hexadecimal digits, got {sha256_option!r}")
-        return [(sha256_option.lower(), "--sha256")]
+            raise InstallerError(f"{option} must be 64 hexadecimal digits, got {sha256_option!r}")
+        return [(sha256_option.lower(), option)]
     found = []
     single = tarball.with_name(tarball.name + ".sha256")
     if single.is_file():
@@ -60,20 +62,21 @@ def vouched_digests(tarball, sha256_option):
     return found
 
 
-def verify(tarball, sha256_option=None):
-    """Return the tarball's digest if it matches a vouched one; refuse it otherwise."""
+def verify(tarball, sha256_option=None, option="--sha256", published=releases.PUBLISHED_SHA256,
+           publisher="fail2ban"):
+    """Return the tarball's digest if it matches a vouched one or one `published` lists; refuse it otherwise."""
     actual = sha256_file(tarball)
-    vouched = vouched_digests(tarball, sha256_option)
+    vouched = vouched_digests(tarball, sha256_option, option)
     if vouched:
         for digest, origin in vouched:
             if digest != actual:
                 raise InstallerError(f"sha256 mismatch for {Path(tarball).name}: it is {actual}, "
                                      f"{origin} says {digest}; download the release again")
         return actual
-    if actual in releases.PUBLISHED_SHA256:
+    if actual in published:
         return actual
     raise InstallerError(f"{Path(tarball).name} has sha256 {actual}, which nothing vouches for: compare it with "
-                         "the digest fail2ban publishes, then pass --sha256 with it (or put NAME.sha256 beside it)")
+                         f"the digest {publisher} publishes, then pass {option} with it (or put NAME.sha256 beside it)")
 
 
 def _member_problem(member, top):
@@ -116,7 +119,13 @@ def _open(tarball):
 
 
 def extract(tarball, into):
-    """Unpack into the folder `into` (empty, private to this run) and return the Source.
+    """Unpack fail2ban's release into the folder `into` (empty, private to this run) and return the Source."""
+    top = unpack(tarball, into, "fail2ban")
+    return Source(top, _read_version(tarball, top))
+
+
+def unpack(tarball, into, project):
+    """Unpack a release whose single top folder is PROJECT-X.Y.Z into `into`; return that folder.
 
     Every member is checked before anything is written, so a hostile archive writes nothing.
     """
@@ -128,9 +137,9 @@ def extract(tarball, into):
         if not members:
             raise InstallerError(f"{tarball} is empty")
         top = PurePosixPath(members[0].name).parts[0] if members[0].name else ""
-        if not top.startswith("fail2ban-"):
-            raise InstallerError(f"{tarball} is not a fail2ban release: its top folder is {top!r}, "
-                                 "not fail2ban-X.Y.Z")
+        if not top.startswith(f"{project}-"):
+            raise InstallerError(f"{tarball} is not a {project} release: its top folder is {top!r}, "
+                                 f"not {project}-X.Y.Z")
         for member in members:
             problem = _member_problem(member, top)
             if problem:
@@ -139,8 +148,7 @@ def extract(tarball, into):
             _write_members(archive, members, Path(into))
         except (tarfile.TarError, OSError, EOFError, zlib.error) as error:
             raise InstallerError(f"{tarball} is truncated or corrupt ({error})") from None
-    source = Path(into) / top
-    return Source(source, _read_version(tarball, source))
+    return Path(into) / top
 
 
 def _write_members(archive, members, into):

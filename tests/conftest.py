@@ -94,3 +94,18 @@ def installed_host(fixture_tarball):
     with Throwaway() as host:
         install_on(host, fixture_tarball, "--yes", "--quiet")
         yield host
+
+
+def build_pyinotify_tarball():
+    """Debian's python3-pyinotify re-laid-out as pyinotify's source release (make_pyinotify_tarball.py)."""
+    existing = sorted(CACHE.glob("pyinotify-*.tar.gz"))
+    if existing:
+        return existing[-1]
+    result = subprocess.run([sys.executable, str(REPO / "tests/fixture/make_pyinotify_tarball.py"), str(CACHE)],
+                            check=True, stdout=subprocess.PIPE, text=True)
+    return Path(result.stdout.strip())
+
+
+@pytest.fixture(scope="session")
+def pyinotify_tarball():
+    return build_pyinotify_tarball()
