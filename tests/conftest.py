@@ -18,17 +18,20 @@ def sha256_of(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def cached_tarball(pattern, builder):
+    """The tarball in tests/.cache, built there by tests/fixture/BUILDER the first time."""
+    existing = sorted(CACHE.glob(pattern))
+    if existing:
+        return existing[-1]
+    result = subprocess.run([sys.executable, str(REPO / "tests/fixture" / builder), str(CACHE)],
+                            check=True, stdout=subprocess.PIPE, text=True)
+    return Path(result.stdout.strip())
+
+
 def build_fixture_tarball():
     """Debian's fail2ban re-laid-out as an upstream release (tests/fixture/make_tarball.py says how)."""
     given = os.environ.get("QF2B_FIXTURE_TARBALL")
-    if given:
-        return Path(given)
-    existing = sorted(CACHE.glob("fail2ban-*.tar.gz"))
-    if existing:
-        return existing[-1]
-    result = subprocess.run([sys.executable, str(REPO / "tests/fixture/make_tarball.py"), str(CACHE)],
-                            check=True, stdout=subprocess.PIPE, text=True)
-    return Path(result.stdout.strip())
+    return Path(given) if given else cached_tarball("fail2ban-*.tar.gz", "make_tarball.py")
 
 
 @pytest.fixture(scope="session")
@@ -96,16 +99,7 @@ def installed_host(fixture_tarball):
         yield host
 
 
-def build_pyinotify_tarball():
-    """Debian's python3-pyinotify re-laid-out as pyinotify's source release (make_pyinotify_tarball.py)."""
-    existing = sorted(CACHE.glob("pyinotify-*.tar.gz"))
-    if existing:
-        return existing[-1]
-    result = subprocess.run([sys.executable, str(REPO / "tests/fixture/make_pyinotify_tarball.py"), str(CACHE)],
-                            check=True, stdout=subprocess.PIPE, text=True)
-    return Path(result.stdout.strip())
-
-
 @pytest.fixture(scope="session")
 def pyinotify_tarball():
-    return build_pyinotify_tarball()
+    """Debian's python3-pyinotify re-laid-out as pyinotify's source release."""
+    return cached_tarball("pyinotify-*.tar.gz", "make_pyinotify_tarball.py")
