@@ -40,6 +40,8 @@ ACTIONS = {
 # Our jails keep their bans in firewall sets loaded in batches (action.d/qmail-f2b-set.py) where the
 # firewall has sets: 5,000 bans and their restore at start take seconds, not a minute.
 SET_ACTION = "qmail-f2b-set.py"
+# Shortens fail2ban's wait between finding an attacker and running the firewall action.
+WAKE_ACTION = "qmail-f2b-wake.py"
 
 
 def firewall_backend(banaction, root):
@@ -112,6 +114,7 @@ def _jail_section(jail, backend, missing_folder):
     if jail.name != "custom":
         # The admin makes manual bans: no mail about them (a 5,000-address blocklist would send 5,000).
         lines.append(f'         sendmail-whois[name={jail.name}, sendername="Fail2Ban {jail.name}"]')
+    lines.append(f"         {WAKE_ACTION}")
     return "\n".join(lines) + "\n"
 
 

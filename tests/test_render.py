@@ -169,9 +169,11 @@ def test_the_repo_examples_are_what_the_defaults_render(tmp_path):
 def test_every_jail_but_the_manual_one_mails_beside_its_firewall_action(tmp_path):
     jail_local = render.render(DEFAULTS, root_with_log_folders(tmp_path, DEFAULTS))[render.JAIL_LOCAL].decode()
     assert ('action = iptables-multiport[name=qmail-smtp, port="25", protocol=tcp]\n'
-            '         sendmail-whois[name=qmail-smtp, sendername="Fail2Ban qmail-smtp"]') in jail_local
-    assert "action = iptables-allports[name=custom, protocol=tcp]\n\n" in jail_local
+            '         sendmail-whois[name=qmail-smtp, sendername="Fail2Ban qmail-smtp"]\n'
+            '         qmail-f2b-wake.py\n') in jail_local
+    assert "action = iptables-allports[name=custom, protocol=tcp]\n         qmail-f2b-wake.py\n\n" in jail_local
     assert jail_local.count("sendmail-whois[") == len(DEFAULTS.jails) - 1
+    assert jail_local.count("qmail-f2b-wake.py") == len(DEFAULTS.jails)
 
 
 @pytest.mark.parametrize("banaction, multiport, allports", [
