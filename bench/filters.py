@@ -88,6 +88,9 @@ class Hostile:
     took: str        # the address fail2ban took from the line, "nothing", or None when not done
 
 
+ROUNDS = 3
+
+
 class Fail2banRegex:
     def __init__(self, argv, env=None):
         self.argv, self.env = list(argv), env
@@ -173,11 +176,18 @@ def measure(regex, confdir, lines=LINES, progress=print):
             log = Path(folder) / f"{name}.log"
             log.write_text("".join(line + "\n" for line in logsamples.realistic(generator, lines).lines))
             results[name] = {}
+            fastest = {}
+            # Rounds interleave the contenders, and each keeps its fastest: on a shared machine one
+            # run of a filter varies by about a tenth, more than the differences measured.
+            for round_number in range(1, ROUNDS + 1):
+                for label, config, filter_name in contenders(name, confdir, reference):
+                    progress(f"filters: {name}, {label} (round {round_number} of {ROUNDS})")
+                    run = regex.process(config, filter_name, log, timeout=600)
+                    if label not in fastest or run.seconds < fastest[label].seconds:
+                        fastest[label] = run
             for label, config, filter_name in contenders(name, confdir, reference):
-                progress(f"filters: {name}, {label}")
-                throughput = regex.process(config, filter_name, log, timeout=600)
                 hostile = on_hostile_line(regex, config, filter_name, hostile_line(name)[0], folder)
-                results[name][label] = (throughput, hostile)
+                results[name][label] = (fastest[label], hostile)
             log.unlink()
     return results
 
@@ -203,7 +213,8 @@ def figures(results):
                                else f"{reference_label}: not done in {HOSTILE_TIMEOUT} s"))
     count = next(iter(results.values()))["ours"][0].lines if results else 0
     notes.append(f"Logs: {count:,} generated lines per filter, about 2% failures (qmailadmin logs failures only);"
-                 " lines/s from fail2ban-regex's own processing time, start-up excluded.")
+                 " lines/s from fail2ban-regex's own processing time, start-up excluded, the fastest of"
+                 f" {ROUNDS} interleaved rounds.")
     notes.append(f"Hostile lines (tests/logsamples.py): {right_results(results)}; any other address taken is a"
                  " wrong ban. The tutorial's filters are reconstructed from its description (bench/filters.py).")
     return rows, notes
