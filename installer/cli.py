@@ -108,6 +108,13 @@ def main(argv=None, prog="qmail-f2b"):
     except InstallerError as error:
         sys.stderr.write(f"{prog}: error: {error}\n")
         return 1
+    except OSError as error:
+        # A refusal from the system (read-only or full file system, permissions): the install has
+        # rolled back what it wrote by the time it gets here.
+        where = f" {error.filename}" if error.filename else ""
+        sys.stderr.write(f"{prog}: error: cannot use{where}: {error.strerror or error}; "
+                         "nothing was changed: fix that and run it again\n")
+        return 1
     except KeyboardInterrupt:
         sys.stderr.write(f"{prog}: interrupted; nothing was changed\n")
         return 130

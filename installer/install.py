@@ -165,7 +165,7 @@ def install(options):
             transaction.rollback()
             raise
         transaction.close()
-    summarize(progress, root, staged, built, outcome, transaction)
+    summarize(progress, root, staged, built, outcome, transaction, settings)
     return 0
 
 
@@ -229,7 +229,8 @@ def report_dry_run(progress, root, actions, settings):
     return 0
 
 
-def summarize(progress, root, staged, built, outcome, transaction):
+def summarize(progress, root, staged, built, outcome, transaction, settings):
+    from installer import render
     source = built.source
     releases = [f"fail2ban {source.version}"] + ([f"pyinotify {built.pyinotify['version']}"] if built.pyinotify else [])
     if not transaction.changed:
@@ -244,6 +245,9 @@ def summarize(progress, root, staged, built, outcome, transaction):
         print(f"Review {root / new_file}: you changed {root / new_file[:-4]}, so the new version waits beside it.")
     for note in built.notes:
         progress.say(note)
+    for jail, folder in render.missing_log_folders(settings, root).items():
+        progress.say(f"Jail {jail} is off: its log folder {folder} does not exist. Create it, or give the jail's"
+                     " log in site.conf, and run ./install again.")
     if staged:
         return
     faster = backend.advice(built.python.path, built.python.version, root)

@@ -4,15 +4,12 @@
 action.d/sendmail-common.local from the defaults (a test keeps them in sync).
 """
 
-import logging
 import sys
 from pathlib import Path
 
 from installer import firewall, hostaddrs
 from installer.errors import InstallerError
 from installer.siteconf import JAIL_NOTES, SITE_CONF, defaults, seconds
-
-log = logging.getLogger(__name__)
 
 JAIL_LOCAL = "etc/fail2ban/jail.local"
 # A .conf in fail2ban.d: read before fail2ban.local, which stays the admin's (rc.fail2ban copies
@@ -181,8 +178,6 @@ def render(settings, root, file_backend="auto"):
     """
     backend = firewall_backend(settings.banaction, root)
     missing = missing_log_folders(settings, root)
-    for name, folder in missing.items():
-        log.warning("jail %s disabled: its log folder %s does not exist", name, folder)
     # A staged root is not this host: its addresses are not the staged host's.
     own = hostaddrs.own_addresses() if Path(root).resolve() == Path("/") else ()
     texts = {

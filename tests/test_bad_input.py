@@ -1,13 +1,15 @@
 """Bad input of every kind: one clear error line, a non-zero exit, and the target exactly as it was."""
 
+import json
 import shutil
+import sys
 import subprocess
 import tarfile
 
 import pytest
 
 from installer import releases
-from tests.conftest import install_command, run_install, sha256_of
+from tests.conftest import REPO, install_command, run_install, sha256_of
 from tests.fixture.variants import with_extra_members, with_version, without
 from tests.treestate import tree_state
 
@@ -190,3 +192,23 @@ def test_not_root_without_root_option(tmp_path, fixture_tarball):
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "must run as root" in lines[0], result.stderr
+
+
+def test_a_read_only_target_gets_one_line_and_stays_as_it_was(tmp_path, fixture_tarball):
+    """The system refusing a write mid-install (here a read-only file system) is one line too."""
+    root = tmp_path / "readonly"
+    root.mkdir()
+    command = " ".join(install_command("--root", root, "--tarball", fixture_tarball, "--sha256",
+                                       sha256_of(fixture_tarball), "--yes", "--quiet"))
+    state = f"{sys.executable} {REPO / 'tests/treestate.py'} {root}"
+    script = (f"mount -t tmpfs -o size=200m tmpfs {root} && mkdir -p {root}/etc/fail2ban && "
+              f"echo mine > {root}/etc/fail2ban/jail.local && mount -o remount,ro {root} && "
+              f"{state} && {command}; echo \"exit $?\" && {state}")
+    result = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+    before, exit_line, after = result.stdout.strip().splitlines()
+    assert exit_line == "exit 1", result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("install: error: cannot use "), result.stderr
+    assert "Read-only file system" in lines[0]
+    assert json.loads(before) == json.loads(after)
