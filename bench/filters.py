@@ -88,7 +88,7 @@ class Hostile:
     took: str        # the address fail2ban took from the line, "nothing", or None when not done
 
 
-ROUNDS = 3
+ROUNDS = 5
 
 
 class Fail2banRegex:

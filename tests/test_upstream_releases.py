@@ -5,14 +5,21 @@ fail2ban-1.0.2.tar.gz and fail2ban-1.1.0.tar.gz (as GitHub serves the release ta
 """
 
 import os
+import tarfile
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_install, sha256_of
+from tests import filters_support as support
+from tests.conftest import run_install, sha256_of, stage_install
 
 FOLDER = os.environ.get("QF2B_UPSTREAM_TARBALLS")
 TARBALLS = sorted(Path(FOLDER).glob("fail2ban-*.tar.gz")) if FOLDER else []
+# the filters we extend with a .local: each must still read every failure fail2ban's own samples hold
+EXTENDED = ("dovecot", "roundcube-auth")
+# Lines of those samples our filters leave unread on purpose: " from ADDRESS." twice, so the line
+# can be read two ways (filter.d/roundcube-auth.local says why).
+TWO_READINGS = "Login failed for admin from 127.0.0.1. from 1.2.3.4."
 
 
 @pytest.mark.skipif(not TARBALLS, reason="QF2B_UPSTREAM_TARBALLS names no folder with upstream tarballs")
@@ -25,3 +32,30 @@ def test_upstream_release_installs_and_runs(tmp_path, tarball):
     assert f"Checking that fail2ban-client -V runs as {version} ... ok" in result.stdout
     again = run_install("--root", root, "--tarball", tarball, "--sha256", sha256_of(tarball), "--yes")
     assert "Nothing to do" in again.stdout
+
+
+@pytest.mark.skipif(not TARBALLS, reason="QF2B_UPSTREAM_TARBALLS names no folder with upstream tarballs")
+@pytest.mark.parametrize("tarball", TARBALLS, ids=lambda path: path.name)
+def test_extended_filters_read_the_release_s_own_samples(tmp_path, tarball):
+    """Every failure in the release's fail2ban/tests/files/logs sample of a filter we extend is read by
+    ours with the same address, and no line it marks as no failure is. (Times are checked on our own
+    samples: these are written in the zone of fail2ban's test suite.)"""
+    staged = stage_install(tmp_path / "root", tarball)
+    with tarfile.open(tarball) as archive:
+        samples = {name: archive.extractfile(next(member for member in archive.getmembers()
+                                                  if member.name.endswith(f"fail2ban/tests/files/logs/{name}")))
+                   for name in EXTENDED}
+        for name, sample_file in samples.items():
+            (tmp_path / name).write_bytes(sample_file.read())
+    problems = []
+    for name in EXTENDED:
+        for section in support.read_samples(tmp_path / name):
+            samples = [sample for sample in section.samples if TWO_READINGS not in sample.line]
+            spec = support.filter_spec(name, section.options)
+            found = support.failures(staged, staged.confdir, spec, [sample.line for sample in samples], tmp_path)
+            problems += [f"{spec}: line {sample.lineno}: took {found.get(sample.line, ('nothing',))[0]}, expected"
+                         f" {sample.expect.get('host') if sample.expect['match'] else 'nothing'}"
+                         for sample in samples
+                         if found.get(sample.line, (None,))[0] != (sample.expect.get("host") if sample.expect["match"]
+                                                                   else None)]
+    assert not problems, "\n".join(problems)
