@@ -65,12 +65,17 @@ class Staged:
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout)
 
 
-def stage_install(root, tarball):
-    result = run_install("--root", root, "--tarball", tarball, "--sha256", sha256_of(tarball), "--yes", "--quiet")
-    assert result.returncode == 0, result.stderr
+def staged_at(root):
+    """The Staged of a root that ./install --root has written (its manifest names the site dir)."""
     import json
     manifest = json.loads((Path(root) / "var/lib/qmail-fail2ban/manifest").read_text())
     return Staged(root, manifest["release"]["site_dir"])
+
+
+def stage_install(root, tarball):
+    result = run_install("--root", root, "--tarball", tarball, "--sha256", sha256_of(tarball), "--yes", "--quiet")
+    assert result.returncode == 0, result.stderr
+    return staged_at(root)
 
 
 @pytest.fixture(scope="session")

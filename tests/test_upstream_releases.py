@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests import filters_support as support
-from tests.conftest import run_install, sha256_of, stage_install
+from tests.conftest import run_install, sha256_of, staged_at
 
 FOLDER = os.environ.get("QF2B_UPSTREAM_TARBALLS")
 TARBALLS = sorted(Path(FOLDER).glob("fail2ban-*.tar.gz")) if FOLDER else []
@@ -21,12 +21,19 @@ EXTENDED = ("dovecot", "roundcube-auth")
 # can be read two ways (filter.d/roundcube-auth.local says why).
 TWO_READINGS = "Login failed for admin from 127.0.0.1. from 1.2.3.4."
 
+pytestmark = pytest.mark.skipif(not TARBALLS, reason="QF2B_UPSTREAM_TARBALLS names no folder with upstream tarballs")
 
-@pytest.mark.skipif(not TARBALLS, reason="QF2B_UPSTREAM_TARBALLS names no folder with upstream tarballs")
-@pytest.mark.parametrize("tarball", TARBALLS, ids=lambda path: path.name)
-def test_upstream_release_installs_and_runs(tmp_path, tarball):
-    root = tmp_path / "root"
-    result = run_install("--root", root, "--tarball", tarball, "--sha256", sha256_of(tarball), "--yes")
+
+@pytest.fixture(scope="module", params=TARBALLS, ids=lambda path: path.name)
+def installed(request, tmp_path_factory):
+    """(tarball, root, result) of one ./install --root of the release, shared by the tests of that release."""
+    tarball = request.param
+    root = tmp_path_factory.mktemp("release") / "root"
+    return tarball, root, run_install("--root", root, "--tarball", tarball, "--sha256", sha256_of(tarball), "--yes")
+
+
+def test_upstream_release_installs_and_runs(installed):
+    tarball, root, result = installed
     assert result.returncode == 0, result.stderr
     version = tarball.name[len("fail2ban-"):-len(".tar.gz")]
     assert f"Checking that fail2ban-client -V runs as {version} ... ok" in result.stdout
@@ -34,28 +41,24 @@ def test_upstream_release_installs_and_runs(tmp_path, tarball):
     assert "Nothing to do" in again.stdout
 
 
-@pytest.mark.skipif(not TARBALLS, reason="QF2B_UPSTREAM_TARBALLS names no folder with upstream tarballs")
-@pytest.mark.parametrize("tarball", TARBALLS, ids=lambda path: path.name)
-def test_extended_filters_read_the_release_s_own_samples(tmp_path, tarball):
+def test_extended_filters_read_the_release_s_own_samples(installed, tmp_path):
     """Every failure in the release's fail2ban/tests/files/logs sample of a filter we extend is read by
     ours with the same address, and no line it marks as no failure is. (Times are checked on our own
     samples: these are written in the zone of fail2ban's test suite.)"""
-    staged = stage_install(tmp_path / "root", tarball)
+    tarball, root, result = installed
+    assert result.returncode == 0, result.stderr
+    staged = staged_at(root)
     with tarfile.open(tarball) as archive:
-        samples = {name: archive.extractfile(next(member for member in archive.getmembers()
-                                                  if member.name.endswith(f"fail2ban/tests/files/logs/{name}")))
-                   for name in EXTENDED}
-        for name, sample_file in samples.items():
-            (tmp_path / name).write_bytes(sample_file.read())
+        for member in archive.getmembers():
+            name = Path(member.name).name
+            if name in EXTENDED and member.name.endswith(f"fail2ban/tests/files/logs/{name}"):
+                (tmp_path / name).write_bytes(archive.extractfile(member).read())
     problems = []
     for name in EXTENDED:
         for section in support.read_samples(tmp_path / name):
-            samples = [sample for sample in section.samples if TWO_READINGS not in sample.line]
+            section.samples = [sample for sample in section.samples if TWO_READINGS not in sample.line]
             spec = support.filter_spec(name, section.options)
-            found = support.failures(staged, staged.confdir, spec, [sample.line for sample in samples], tmp_path)
-            problems += [f"{spec}: line {sample.lineno}: took {found.get(sample.line, ('nothing',))[0]}, expected"
-                         f" {sample.expect.get('host') if sample.expect['match'] else 'nothing'}"
-                         for sample in samples
-                         if found.get(sample.line, (None,))[0] != (sample.expect.get("host") if sample.expect["match"]
-                                                                   else None)]
+            found = support.failures(staged, staged.confdir, spec, [sample.line for sample in section.samples],
+                                     tmp_path)
+            problems += [f"{spec}: {problem}" for problem in support.mismatches(section, found, times=False)]
     assert not problems, "\n".join(problems)
