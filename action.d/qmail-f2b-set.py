@@ -178,7 +178,7 @@ class Ipset:
         return rule
 
     def _remove_rules(self):
-        for version, iptables, _ in self.FAMILIES:
+        for _, iptables, _ in self.FAMILIES:
             listing = command([iptables, "-w", "-S", "INPUT"], check=False).stdout
             for line in listing.splitlines():
                 rule = shlex.split(line)

@@ -14,7 +14,7 @@ import re
 import time
 from pathlib import Path
 
-from bench.common import Figure, Monitor, installed_host, median, percentile
+from bench.common import Figure, Monitor, bench_host, median, percentile
 
 ADDRESSES = 20
 FAILURES = 3
@@ -88,7 +88,7 @@ def latencies(host, monitor, jail, log, chooser):
 
 def run(progress=print, scratch="/tmp"):
     chooser = random.Random(8)
-    with installed_host(pyinotify=True) as host:
+    with bench_host(pyinotify=True) as host:
         configured = configured_backend(host)
         logs = {}
         sections = []

@@ -9,7 +9,7 @@ to every address present in the firewall, and from the restart command to every 
 import ipaddress
 import time
 
-from bench.common import Figure, installed_host, run_python, wait_until
+from bench.common import Figure, bench_host, run_python, wait_until
 
 ADDRESSES = 5000
 IPV6_SHARE = 0.08
@@ -73,7 +73,7 @@ def ban_command(host, addresses):
 
 def measure(action, addresses, timeout):
     """(seconds to ban all, seconds to restore all after a restart, elements after, command used)."""
-    with installed_host() as host:
+    with bench_host() as host:
         # The firewall action alone: the rendered jail also mails per ban, which is another matter.
         host.run(f"printf '[custom]\\naction = {action}\\n' > /etc/fail2ban/jail.d/zz-bench.local", check=True)
         host.run("/etc/rc.d/rc.fail2ban start", check=True, timeout=120)

@@ -1,6 +1,6 @@
 """What every benchmark shares: timing, the machine's label, an installed throwaway host, the results table.
 
-Benchmarks run fail2ban for real inside throwaway hosts (tests/throwaway.py): private mount, network
+Benchmarks run fail2ban for real inside throwaway hosts (tests/support/throwaway.py): private mount, network
 and PID namespaces, so their firewall rules and servers vanish with them.
 """
 
@@ -16,14 +16,11 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tests.conftest import REPO, build_fixture_tarball, install_command, sha256_of
-from tests.throwaway import Throwaway
+from tests.support.install import CACHE, REPO, fixture_tarball, install_on
+from tests.support.mailhost import LOG_FOLDERS
+from tests.support.throwaway import Throwaway
 
-CACHE = REPO / "tests" / ".cache"
 RESULTS = REPO / "bench" / "results.md"
-# The folders of the logs our jails read: with them present, ./install enables every jail.
-LOG_FOLDERS = ("/var/log/qmail/smtpd", "/var/log/qmail/submission", "/var/www/htdocs/roundcube/logs",
-               "/var/log/dovecot")
 
 
 @dataclass
@@ -101,29 +98,24 @@ def wait_until(condition, timeout, interval=0.01):
 
 
 def tarball():
-    return build_fixture_tarball()
+    return fixture_tarball()
 
 
 def install(host, *extra, timeout=600):
     """./install as root onto the throwaway's / ; returns the wall time."""
-    tar = tarball()
-    command = " ".join(map(str, install_command("--tarball", tar, "--sha256", sha256_of(tar), "--yes", "--quiet",
-                                                *extra)))
     started = time.monotonic()
-    result = host.run(f"cd {REPO} && {command}", timeout=timeout)
-    elapsed = time.monotonic() - started
-    if result.returncode != 0:
-        raise RuntimeError(f"./install failed in the throwaway host: {result.stdout}{result.stderr}")
-    return elapsed
+    install_on(host, tarball(), "--yes", "--quiet", *extra, timeout=timeout)
+    return time.monotonic() - started
 
 
 def site_conf_with_every_jail(folder):
     """A site.conf with every jail enabled, recidive included (./install --config takes it)."""
-    from installer import siteconf
-    settings = siteconf.defaults()
+    from installer.siteconf import settings as site_settings
+    from installer.siteconf.text import to_text
+    settings = site_settings.defaults()
     settings = replace(settings, jails=tuple(replace(jail, enabled=True) for jail in settings.jails))
     path = Path(folder) / "site.conf"
-    path.write_text(siteconf.to_text(settings))
+    path.write_text(to_text(settings))
     return path
 
 
@@ -158,7 +150,7 @@ def add_pyinotify(host):
 
 
 @contextlib.contextmanager
-def installed_host(every_jail=False, pyinotify=False):
+def bench_host(every_jail=False, pyinotify=False):
     """A throwaway host with our ./install done for real (the server not started)."""
     with Throwaway() as host, tempfile.TemporaryDirectory(prefix="qf2b-bench-") as scratch:
         host.run(f"mkdir -p {' '.join(LOG_FOLDERS)}", check=True)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import Figure
-from tests import logsamples
+from tests.support import logsamples
 
 LINES = 300_000
 HOSTILE_TIMEOUT = 30  # seconds; a run still going then is reported as not finished
@@ -244,8 +244,8 @@ def markdown(results):
 
 def staged_fail2ban(folder):
     """./install staged into folder from the fixture tarball: (Fail2banRegex, config dir)."""
-    from tests.conftest import build_fixture_tarball, stage_install
-    staged = stage_install(Path(folder) / "root", build_fixture_tarball())
+    from tests.support.install import fixture_tarball, stage_install
+    staged = stage_install(Path(folder) / "root", fixture_tarball())
     return Fail2banRegex([str(staged.bin("fail2ban-regex"))], staged.env), staged.confdir
 
 

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from bench.common import Figure, median, tarball
-from tests.conftest import install_command, sha256_of
+from tests.support.install import install_command, sha256_of
 
 REPEATS = 3
 

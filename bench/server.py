@@ -9,7 +9,7 @@ Ours also tests the configuration first (fail2ban-client -t) and mails at start 
 import re
 import time
 
-from bench.common import Figure, installed_host, median
+from bench.common import Figure, bench_host, median
 
 REPEATS = 3
 REFERENCE_JAILS = {
@@ -53,7 +53,7 @@ def cycles(host, start, reload, stop):
 
 
 def run(progress=print):
-    with installed_host(every_jail=True) as host:
+    with bench_host(every_jail=True) as host:
         progress("server: our jails, rc.fail2ban")
         rc = "/etc/rc.d/rc.fail2ban"
         ours = cycles(host, f"{rc} start", f"{rc} reload", f"{rc} stop")

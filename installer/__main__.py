@@ -1,5 +1,5 @@
 import sys
 
-from installer.cli import main
+from installer.tool.cli import main
 
 sys.exit(main())

@@ -2,8 +2,8 @@
 
 import pytest
 
-from installer import addresses
-from installer.errors import InstallerError
+from installer.shared import addresses
+from installer.shared.errors import InstallerError
 
 IGNORED = addresses.networks(["127.0.0.1/8", "::1", "203.0.113.0/28", "mail.example.com"])
 

@@ -1,4 +1,5 @@
-"""installer.backend against real interpreters: with pyinotify, without it, and on a Python that cannot import it."""
+"""installer.pipeline.logwatch against real interpreters: with pyinotify, without it, and on a Python
+that cannot import it."""
 
 import glob
 import shutil
@@ -8,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from installer.backend import advice, best_backend, probe
-from tests.conftest import CACHE
+from installer.pipeline.logwatch import fastest_log_backend, polling_advice, pyinotify_file
+from tests.support.install import CACHE
 
 
 def pyinotify_source(tmp_path):
@@ -34,16 +35,18 @@ def venv(python, folder):
 
 def test_a_python_without_pyinotify_polls(tmp_path):
     python, _ = venv("/usr/bin/python3", tmp_path / "bare")
-    backend, reason = probe(python)
-    assert backend == "polling" and "No module named 'pyinotify'" in reason
-    assert best_backend(python) == "polling"
+    found, reason = pyinotify_file(python)
+    assert found is None and "No module named 'pyinotify'" in reason
+    assert fastest_log_backend(python) == "polling"
 
 
 def test_a_python_with_pyinotify_gets_it(tmp_path):
     python, site = venv("/usr/bin/python3", tmp_path / "with")
     shutil.copy(pyinotify_source(tmp_path), site)
-    assert probe(python) == ("pyinotify", "")
-    assert advice(python, sys.version_info[:2]) is None
+    found, reason = pyinotify_file(python)
+    assert found.startswith(str(site)) and reason is None
+    assert fastest_log_backend(python) == "pyinotify"
+    assert polling_advice(python, sys.version_info[:2]) is None
 
 
 def test_pyinotify_cannot_work_on_python_3_12_so_it_polls_without_advice(tmp_path):
@@ -52,21 +55,21 @@ def test_pyinotify_cannot_work_on_python_3_12_so_it_polls_without_advice(tmp_pat
         pytest.skip("no Python 3.12 or later here")
     python, site = venv(newer, tmp_path / "newer")
     shutil.copy(pyinotify_source(tmp_path), site)
-    backend, reason = probe(python)
-    assert backend == "polling" and "asyncore" in reason
+    found, reason = pyinotify_file(python)
+    assert found is None and "asyncore" in reason
     version = subprocess.run([python, "-c", "import sys; print(*sys.version_info[:2])"],
                              stdout=subprocess.PIPE, text=True, check=True).stdout.split()
-    assert advice(python, tuple(map(int, version))) is None
+    assert polling_advice(python, tuple(map(int, version))) is None
 
 
 def test_advice_names_the_package_where_pyinotify_could_work(tmp_path):
     python, _ = venv("/usr/bin/python3", tmp_path / "bare")
     (tmp_path / "root/etc").mkdir(parents=True)
     (tmp_path / "root/etc/slackware-version").write_text("Slackware 15.0\n")
-    said = advice(python, (3, 11), root=tmp_path / "root")
+    said = polling_advice(python, (3, 11), root=tmp_path / "root")
     assert "SlackBuilds.org" in said and "run ./install again" in said and "\n" not in said
 
 
 def test_a_missing_interpreter_polls():
-    backend, reason = probe("/nonexistent/python3")
-    assert backend == "polling" and "/nonexistent/python3" in reason
+    found, reason = pyinotify_file("/nonexistent/python3")
+    assert found is None and "/nonexistent/python3" in reason

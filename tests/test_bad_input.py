@@ -2,16 +2,16 @@
 
 import json
 import shutil
-import sys
 import subprocess
+import sys
 import tarfile
 
 import pytest
 
-from installer import releases
-from tests.conftest import REPO, install_command, run_install, sha256_of
+from installer.shared import releases
 from tests.fixture.variants import with_extra_members, with_version, without
-from tests.treestate import tree_state
+from tests.support.install import REPO, install_command, run_install, sha256_of
+from tests.support.treestate import tree_state
 
 TOP = "fail2ban-1.0.2"
 
@@ -200,7 +200,7 @@ def test_a_read_only_target_gets_one_line_and_stays_as_it_was(tmp_path, fixture_
     root.mkdir()
     command = " ".join(install_command("--root", root, "--tarball", fixture_tarball, "--sha256",
                                        sha256_of(fixture_tarball), "--yes", "--quiet"))
-    state = f"{sys.executable} {REPO / 'tests/treestate.py'} {root}"
+    state = f"{sys.executable} {REPO / 'tests/support/treestate.py'} {root}"
     script = (f"mount -t tmpfs -o size=200m tmpfs {root} && mkdir -p {root}/etc/fail2ban && "
               f"echo mine > {root}/etc/fail2ban/jail.local && mount -o remount,ro {root} && "
               f"{state} && {command}; echo \"exit $?\" && {state}")

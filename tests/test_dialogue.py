@@ -7,7 +7,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from installer import siteconf
+from installer.siteconf import settings as siteconf
 
 REPO = Path(__file__).resolve().parent.parent
 JAILS = [jail.name for jail in siteconf.defaults().jails]
@@ -22,7 +22,7 @@ def root(tmp_path):
 
 
 def start(root):
-    return pexpect.spawn(sys.executable, ["-m", "installer.dialogue", str(root)], cwd=str(REPO),
+    return pexpect.spawn(sys.executable, ["-m", "installer.siteconf.dialogue", str(root)], cwd=str(REPO),
                          encoding="utf-8", timeout=20)
 
 
@@ -135,7 +135,7 @@ def test_closed_input_is_one_clear_error(root):
 
 
 def test_first_install_on_a_terminal_asks_and_writes_site_conf(root, fixture_tarball):
-    from tests.conftest import install_command, sha256_of
+    from tests.support.install import install_command, sha256_of
     target = root / "target"
     (target / "var/log/dovecot").mkdir(parents=True)
     command = install_command("--root", target, "--tarball", fixture_tarball, "--sha256", sha256_of(fixture_tarball))

@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from tests import filters_support as support
-from tests import logsamples
+from tests.support import filters as support
+from tests.support import logsamples
 
 HANG_GUARD = 300  # seconds; a guard against a hung regex, not a timing assertion
 DOCUMENTATION = [ipaddress.ip_network(net) for net in

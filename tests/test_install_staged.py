@@ -7,9 +7,9 @@ import shutil
 import pytest
 import testinfra
 
-from tests.conftest import REPO, run_install, sha256_of, stage_install
 from tests.fixture.variants import with_version
-from tests.treestate import tree_state
+from tests.support.install import REPO, run_install, sha256_of, stage_install
+from tests.support.treestate import tree_state
 
 local = testinfra.get_host("local://")
 

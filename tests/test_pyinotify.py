@@ -9,12 +9,12 @@ import subprocess
 
 import pytest
 
-from installer import pyinotify_release
-from installer.backend import advice
-from tests.conftest import REPO, install_command, install_on, run_install, sha256_of
+from installer.pipeline.logwatch import polling_advice
+from installer.shared import releases
 from tests.fixture.variants import with_extra_members
-from tests.throwaway import changed_paths
-from tests.treestate import tree_state
+from tests.support.install import REPO, install_command, install_on, run_install, sha256_of
+from tests.support.throwaway import changed_paths
+from tests.support.treestate import tree_state
 
 MANIFEST = "var/lib/qmail-fail2ban/manifest"
 IMPORT_PYINOTIFY = "import pyinotify; pyinotify.WatchManager().close(); print(pyinotify.__file__)"
@@ -190,17 +190,17 @@ def test_pyinotify_sha256_without_a_pyinotify_tarball_is_refused(tmp_path, fixtu
 
 
 def test_python_rule_for_pyinotify():
-    assert pyinotify_release.python_problem((3, 11)) is None
-    assert "asyncore" in pyinotify_release.python_problem((3, 12))
-    assert "asyncore" in pyinotify_release.python_problem((3, 13))
+    assert releases.pyinotify_python_problem((3, 11)) is None
+    assert "asyncore" in releases.pyinotify_python_problem((3, 12))
+    assert "asyncore" in releases.pyinotify_python_problem((3, 13))
 
 
 def test_advice_names_the_source_release_and_the_package(tmp_path):
     subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(tmp_path / "bare")], check=True)
     (tmp_path / "root/etc").mkdir(parents=True)
     (tmp_path / "root/etc/debian_version").write_text("12.0\n")
-    said = advice(str(tmp_path / "bare/bin/python"), (3, 11), root=tmp_path / "root")
-    assert f"save {pyinotify_release.SOURCE_RELEASE} from PyPI in /usr/local/src" in said
+    said = polling_advice(str(tmp_path / "bare/bin/python"), (3, 11), root=tmp_path / "root")
+    assert f"save {releases.PYINOTIFY_SOURCE_RELEASE} from PyPI in /usr/local/src" in said
     assert "apt-get install python3-pyinotify" in said and "run ./install again" in said and "\n" not in said
 
 

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from installer import render, siteconf
-from installer.errors import InstallerError
+from installer.shared.durations import positive_seconds
+from installer.shared.errors import InstallerError
+from installer.siteconf import render
+from installer.siteconf import settings as siteconf
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULTS = siteconf.defaults()
@@ -156,12 +158,12 @@ def test_dbpurgeage_is_at_least_the_longest_bantime(staged, tmp_path, settings, 
     purge_age = [command[2] for command in commands if command[:2] == ["set", "dbpurgeage"]][0]
     bantimes = [command[3] for command in commands if command[0] == "set" and command[2:3] == ["bantime"]]
     assert purge_age == longest
-    assert all(siteconf.seconds(purge_age) >= siteconf.seconds(bantime) for bantime in bantimes)
+    assert all(positive_seconds(purge_age) >= positive_seconds(bantime) for bantime in bantimes)
 
 
 def test_the_repo_examples_are_what_the_defaults_render(tmp_path):
     rendered = render.render(DEFAULTS, root_with_log_folders(tmp_path, DEFAULTS))
-    hint = "regenerate with: python3 -m installer.render --examples"
+    hint = "regenerate with: python3 -m installer.siteconf.render --examples"
     assert (REPO / "jail.local.example").read_bytes() == rendered[render.JAIL_LOCAL], hint
     assert (REPO / "action.d/sendmail-common.local").read_bytes() == rendered[render.SENDMAIL_COMMON_LOCAL], hint
 
@@ -208,8 +210,8 @@ def root_with_tools(tmp_path, **tools):
 
 
 def auto_choice(root):
-    code = ("import sys; from installer import render\n"
-            "try:\n    print(render.firewall_backend('auto', sys.argv[1]))\n"
+    code = ("import sys; from installer.siteconf import render\n"
+            "try:\n    print(render.resolved_banaction('auto', sys.argv[1]))\n"
             "except render.InstallerError as error:\n    print(error)")
     result = subprocess.run(["unshare", "--net", sys.executable, "-c", code, str(root)], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)

@@ -2,12 +2,16 @@
 kind of bad input refused with one line naming the file, the line and the key."""
 
 import dataclasses
+import ipaddress
 import json
 
 import pytest
 
-from installer import siteconf
-from installer.errors import InstallerError
+from installer.shared.addresses import LOOPBACK
+from installer.shared.durations import positive_seconds
+from installer.shared.errors import InstallerError
+from installer.siteconf import settings as siteconf
+from installer.siteconf.text import to_text
 
 
 def load_text(tmp_path, text):
@@ -48,18 +52,20 @@ def test_an_empty_site_conf_gives_the_defaults(tmp_path):
 @pytest.mark.parametrize("ignoreip", ["192.0.2.1", "", "198.51.100.0/24, 2001:db8::/32", "::1", "127.0.0.1/8"])
 def test_ignoreip_always_holds_the_loopback_addresses(tmp_path, ignoreip):
     settings = load_text(tmp_path, f"[defaults]\nignoreip = {ignoreip!r}\n")
-    assert "127.0.0.1/8" in settings.ignoreip and "::1" in settings.ignoreip
+    given = [ipaddress.ip_network(item, strict=False) for item in settings.ignoreip]
+    assert all(ipaddress.ip_network(loopback) in given for loopback in LOOPBACK)
+    assert len(given) == len(set(given))
     for given in filter(None, (item.strip() for item in ignoreip.split(","))):
         assert given in settings.ignoreip
 
 
 def test_to_text_loads_back_as_the_same_settings(tmp_path):
-    assert load_text(tmp_path, siteconf.to_text(siteconf.defaults())) == siteconf.defaults()
+    assert load_text(tmp_path, to_text(siteconf.defaults())) == siteconf.defaults()
     changed = dataclasses.replace(
         siteconf.defaults(), dest="postmaster@example.org", sender="f2b@mail.example.org",
         ignoreip=("127.0.0.1/8", "::1", "192.0.2.0/24"), banaction="nftables", bantime="1h 30m",
         jails=tuple(dataclasses.replace(jail, enabled=not jail.enabled) for jail in siteconf.defaults().jails))
-    assert load_text(tmp_path, siteconf.to_text(changed)) == changed
+    assert load_text(tmp_path, to_text(changed)) == changed
 
 
 TIMES = ["86400", "3600", "1h", "1w", "180d", "10m", "1h 30m", "2weeks", "1mo", "1y", "90s", "1d12h"]
@@ -68,7 +74,7 @@ TIMES = ["86400", "3600", "1h", "1w", "180d", "10m", "1h 30m", "2weeks", "1mo", 
 @pytest.mark.parametrize("text", TIMES)
 def test_times_are_read_as_fail2ban_reads_them(tmp_path, text):
     assert load_text(tmp_path, f"[defaults]\nbantime = {text}\n").bantime == text
-    assert siteconf.seconds(text) > 0
+    assert positive_seconds(text) > 0
 
 
 def test_seconds_agree_with_fail2bans_own_parser(staged):
@@ -76,7 +82,7 @@ def test_seconds_agree_with_fail2bans_own_parser(staged):
             "print(json.dumps([MyTime.str2seconds(t) for t in sys.argv[1:]]))")
     result = staged.run("fail2ban-python", "-c", code, *TIMES)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == [pytest.approx(siteconf.seconds(text)) for text in TIMES]
+    assert json.loads(result.stdout) == [pytest.approx(positive_seconds(text)) for text in TIMES]
 
 
 # (site.conf text, line, key, words in the reason)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import filters_support as support
-from tests.conftest import run_install, sha256_of, staged_at
+from tests.support import filters as support
+from tests.support.install import run_install, sha256_of, staged_at
 
 FOLDER = os.environ.get("QF2B_UPSTREAM_TARBALLS")
 TARBALLS = sorted(Path(FOLDER).glob("fail2ban-*.tar.gz")) if FOLDER else []

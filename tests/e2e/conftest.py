@@ -2,8 +2,8 @@
 
 import pytest
 
-from tests.e2e.mailhost import MailHost, missing_parts
-from tests.throwaway import Throwaway
+from tests.support.mailhost import MailHost, missing_parts
+from tests.support.throwaway import Throwaway
 
 
 @pytest.fixture(scope="module")

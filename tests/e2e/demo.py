@@ -10,11 +10,19 @@ outside the throwaway.
 import argparse
 import sys
 
-from tests.conftest import build_fixture_tarball
 from tests.e2e import story
-from tests.e2e.mailhost import (ATTACKER_V4, ATTACKER_V6, MailHost, Narrator, SERVER_V4, SERVER_V6,
-                                StepFailed, missing_parts)
-from tests.throwaway import Throwaway
+from tests.support.install import fixture_tarball
+from tests.support.mailhost import (
+    ATTACKER_V4,
+    ATTACKER_V6,
+    SERVER_V4,
+    SERVER_V6,
+    MailHost,
+    Narrator,
+    StepFailed,
+    missing_parts,
+)
+from tests.support.throwaway import Throwaway
 
 SOME_PORTS = (25, 143, 110, 443)
 
@@ -80,7 +88,7 @@ def main(argv):
         print(f"demo: the mail server needs: {'; '.join(missing)}", file=sys.stderr)
         return 1
     narrator = Narrator(sys.stdout)
-    tarball = args.tarball or build_fixture_tarball()
+    tarball = args.tarball or fixture_tarball()
     failed = []
     with Throwaway() as throwaway:
         host = MailHost(throwaway, narrator)

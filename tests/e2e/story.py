@@ -7,8 +7,7 @@ import re
 import time
 
 from tests.e2e import loglines
-from tests.e2e.mailhost import (ADMIN, DEST, RC, SENDER, SERVER_V4, SERVER_V6, SETTINGS, mentions,
-                                wait_for)
+from tests.support.mailhost import ADMIN, DEST, RC, SENDER, SERVER_V4, SERVER_V6, SETTINGS, mentions, wait_for
 
 MANUAL_JAIL = "custom"
 DEFAULT_PURGE_AGE_DAYS = 1

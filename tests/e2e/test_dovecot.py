@@ -8,7 +8,7 @@ POP3 is brute-forced in test_lifecycle.py, whose server then restarts with the b
 import pytest
 
 from tests.e2e import story
-from tests.e2e.mailhost import ATTACKER_V4, ATTACKER_V6, SERVER_V4, SERVER_V6
+from tests.support.mailhost import ATTACKER_V4, ATTACKER_V6, SERVER_V4, SERVER_V6
 
 FAMILIES = {"ipv4": (ATTACKER_V4, SERVER_V4), "ipv6": (ATTACKER_V6, SERVER_V6)}
 

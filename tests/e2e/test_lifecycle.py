@@ -7,7 +7,7 @@ The tests share one server and run in file order, each starting where the previo
 """
 
 from tests.e2e import story
-from tests.e2e.mailhost import ATTACKER_V4, ATTACKER_V6, SERVER_V4, SERVER_V6
+from tests.support.mailhost import ATTACKER_V4, ATTACKER_V6, SERVER_V4, SERVER_V6
 
 # A manual ban covers every port; these stand for all of them.
 SOME_PORTS = (25, 143, 110, 443)

@@ -8,7 +8,7 @@ naming them in every jail's log (Dovecot's too).
 import pytest
 
 from tests.e2e import story
-from tests.e2e.mailhost import ATTACKER_V4, ATTACKER_V6, SERVER_V4, SERVER_V6
+from tests.support.mailhost import ATTACKER_V4, ATTACKER_V6, SERVER_V4, SERVER_V6
 
 LOG_JAILS = ("qmail-smtp", "qmail-submission", "vpopmail", "qmailadmin", "roundcube")
 FAMILIES = {"ipv4": (ATTACKER_V4, SERVER_V4), "ipv6": (ATTACKER_V6, SERVER_V6)}

@@ -1,8 +1,7 @@
 """qmail-f2b doctor on a throwaway copy of an installed mail host: all OK as installed, and every
 WARN and FAIL it knows, each provoked by the real condition.
 
-The tests share one host and run in file order; each puts back what it changed and leaves
-fail2ban running.
+The tests share one host; each starts from it as installed (back_as_installed), whatever ran before.
 """
 
 import json
@@ -13,21 +12,26 @@ from pathlib import Path
 
 import pytest
 
-from tests.host.mailhost_support import RC, TOOL, dovecot_failures, running_mail_host
+from tests.support.mailhost import RC, TOOL, back_as_installed, dovecot_failures, installed_mail_host
 
 JAILS = ("dovecot", "qmail-smtp", "qmail-submission", "vpopmail", "qmailadmin", "roundcube", "custom")
 LOGS = {"dovecot": "/var/log/dovecot/dovecot.log", "qmail-smtp": "/var/log/qmail/smtpd/current",
         "qmail-submission": "/var/log/qmail/submission/current", "vpopmail": "/var/log/maillog",
         "qmailadmin": "/var/log/qma-auth.log", "roundcube": "/var/www/htdocs/roundcube/logs/userlogins"}
 # Settings tried here go beside the installed ones, read after them.
-JAIL_EXTRA = "/etc/fail2ban/jail.d/doctor-test.local"
-SERVER_EXTRA = "/etc/fail2ban/fail2ban.d/doctor-test.local"
+JAIL_EXTRA = "/etc/fail2ban/jail.d/zz-test.local"
+SERVER_EXTRA = "/etc/fail2ban/fail2ban.d/zz-test.local"
 
 
 @pytest.fixture(scope="module")
 def host(fixture_tarball):
-    with running_mail_host(fixture_tarball) as host:
+    with installed_mail_host(fixture_tarball) as host:
         yield host
+
+
+@pytest.fixture(autouse=True)
+def as_installed(host):
+    back_as_installed(host)
 
 
 @pytest.fixture
@@ -182,7 +186,7 @@ def test_an_unreadable_configuration_fails_and_the_offline_checks_still_run(host
     assert status == 1
     assert found(lines, "FAIL", "configuration") == (
         "reading the fail2ban configuration (fail2ban-client -d) failed: Failed during configuration: File contains"
-        " no section headers. file: '/etc/fail2ban/jail.d/doctor-test.local', line: 1 'this line is no setting\\n':"
+        f" no section headers. file: '{JAIL_EXTRA}', line: 1 'this line is no setting\\n':"
         " fix it, or run ./install again")
     assert found(lines, "OK", "working here").startswith(
         "working here: nftables, iptables over nf_tables, legacy iptables (the jails' actions are unknown: see the"

@@ -1,10 +1,9 @@
 """./install as root onto a throwaway copy of this host: what lands, re-runs, the .new rule, uninstall."""
 
-import pytest
 
-from tests.conftest import REPO, install_command, install_on, sha256_of
-from tests.throwaway import changed_paths, merged_state
-from tests.treestate import paths_state
+from tests.support.install import REPO, install_command, install_on
+from tests.support.throwaway import changed_paths, merged_state
+from tests.support.treestate import paths_state
 
 
 def changes(host):
@@ -44,7 +43,7 @@ def test_edited_jail_local_is_kept_and_uninstall_restores_the_host(throwaway, fi
     rerun = install_on(throwaway, fixture_tarball, "--yes")
     assert "/etc/fail2ban/jail.local.new" in rerun.stdout
     assert throwaway.host.file("/etc/fail2ban/jail.local").contains("tuned by the admin")
-    twice = install_on(throwaway, fixture_tarball, "--yes", "--quiet")
+    install_on(throwaway, fixture_tarball, "--yes", "--quiet")
     assert throwaway.run("grep -c rc.fail2ban /etc/rc.d/rc.local").stdout.strip() == "1"
     uninstall = throwaway.run(f"cd {REPO} && {' '.join(install_command('--uninstall'))}")
     assert uninstall.returncode == 0, uninstall.stderr

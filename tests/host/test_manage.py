@@ -1,8 +1,8 @@
 """qmail-f2b bans, status, ban, unban and log against a real fail2ban-server on a throwaway copy
 of an installed mail host, with its own firewall.
 
-The tests share one host and run in file order; each leaves fail2ban running and no address
-banned unless it says otherwise. Addresses are documentation ranges.
+The tests share one host; each starts from it as installed (back_as_installed): fail2ban running,
+nothing banned, empty logs, whatever ran before. Addresses are documentation ranges.
 """
 
 import json
@@ -12,7 +12,7 @@ import time
 import pexpect
 import pytest
 
-from tests.host.mailhost_support import DOVECOT_LOG, RC, TOOL, dovecot_failures, running_mail_host
+from tests.support.mailhost import DOVECOT_LOG, RC, TOOL, back_as_installed, dovecot_failures, installed_mail_host
 
 NOT_RUNNING = "fail2ban is not running: start it with /etc/rc.d/rc.fail2ban start"
 BAN_WAIT = 20
@@ -20,8 +20,13 @@ BAN_WAIT = 20
 
 @pytest.fixture(scope="module")
 def host(fixture_tarball):
-    with running_mail_host(fixture_tarball) as host:
+    with installed_mail_host(fixture_tarball) as host:
         yield host
+
+
+@pytest.fixture(autouse=True)
+def as_installed(host):
+    back_as_installed(host)
 
 
 def f2b(host, arguments, env=""):
@@ -165,7 +170,7 @@ BAD_INPUT = [
     ("ban", "qmail-f2b ban: error: the following arguments are required: IP|CIDR (see --help)"),
     ("unban", "qmail-f2b unban: error: the following arguments are required: IP|CIDR (see --help)"),
     ("log -n many", "qmail-f2b log: error: argument -n/--lines: 'many' is not a number of lines (see --help)"),
-    ("frobnicate", "qmail-f2b: error: argument command: invalid choice: 'frobnicate' (choose from 'install', 'bans',"
+    ("frobnicate", "qmail-f2b: error: argument command: invalid choice: 'frobnicate' (choose from 'bans',"
                    " 'status', 'ban', 'unban', 'log', 'doctor') (see --help)"),
 ]
 

@@ -1,0 +1,285 @@
+"""./install: from a release tarball to a configured fail2ban that starts at boot, in eight steps.
+
+One InstallRun carries what the steps share: the options, the root, the site settings, the
+earlier run's manifest, what was built, and the transaction every write goes through.
+"""
+
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from installer.pipeline import apply, boot, build, interpreter, logwatch, payload, preflight, tarball
+from installer.pipeline import pyinotify as pyinotify_release
+from installer.pipeline.place import Transaction, target_state
+from installer.pipeline.progress import Progress
+from installer.shared import manifest as manifest_file
+from installer.shared import paths
+from installer.shared.digest import sha256_bytes
+from installer.shared.errors import InstallerError
+from installer.shared.fail2ban import Client
+
+STEPS = 8
+
+
+@dataclass
+class Options:
+    tarball: str = None
+    sha256: str = None
+    root: str = None
+    config: str = None
+    python: str = None
+    pyinotify_tarball: str = None
+    pyinotify_sha256: str = None
+    yes: bool = False
+    dry_run: bool = False
+    quiet: bool = False
+
+
+@dataclass
+class Build:
+    """What steps 1-5 produced: the release, its digest, the Python it runs on, where it was staged;
+    and pyinotify as the manifest records it where this run places it (built into the stage, or the
+    files an earlier run placed, kept), with a note for the admin where its tarball goes unused."""
+    source: tarball.Source
+    digest: str
+    python: interpreter.Interpreter
+    stage: Path
+    tree: Path
+    pyinotify: dict = None
+    kept_pyinotify: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+
+def group_id(root, name):
+    """The gid of a group in the root's /etc/group, or 0 (root) where it has none."""
+    group_file = paths.under(root, "/etc/group")
+    if group_file.is_file():
+        for line in group_file.read_text().splitlines():
+            fields = line.split(":")
+            if fields[0] == name and len(fields) > 2 and fields[2].isascii() and fields[2].isdigit():
+                return int(fields[2])
+    return 0
+
+
+class InstallRun:
+    """One run of ./install."""
+
+    def __init__(self, options):
+        self.options = options
+        self.root = Path(options.root or "/").absolute()
+        self.staged = options.root is not None
+        self.progress = Progress(STEPS, quiet=options.quiet)
+        self.settings = None
+        self.site_text = None
+        self.old = None              # the manifest of the run before, as found
+        self.built = None
+        self.transaction = None
+        self.outcome = apply.Outcome()
+
+    # ---- before any step -------------------------------------------------------------------
+
+    def read_site_settings(self):
+        """The validated settings and the site.conf text that goes with them."""
+        from installer.siteconf import dialogue, settings, text
+        options = self.options
+        existing = paths.under(self.root, paths.SITE_CONF)
+        if options.config:
+            if not Path(options.config).is_file():
+                raise InstallerError(f"--config {options.config}: no such file")
+            self.settings, self.site_text = settings.load(options.config), Path(options.config).read_bytes()
+        elif existing.is_file():
+            self.settings, self.site_text = settings.load(existing), existing.read_bytes()
+        else:
+            if not options.yes and sys.stdin.isatty() and not options.dry_run:
+                self.settings = dialogue.ask(self.root, settings.defaults())
+            else:
+                self.settings = settings.defaults()
+            self.site_text = text.to_text(self.settings).encode()
+
+    def logs_to_create(self):
+        """(path, uid, gid) of the empty logs to create where their folder exists: fail2ban's own for root
+        and the adm group (which logrotate keeps), and each jail's owned like its folder, since the
+        service that writes it (qmailadmin, Roundcube) often runs as that folder's owner."""
+        from installer.siteconf import render
+        fail2ban_log = paths.relative(paths.FAIL2BAN_LOG)
+        logs = [(fail2ban_log, 0, group_id(self.root, "adm"))] if (self.root / fail2ban_log).parent.is_dir() else []
+        for log in render.logs_to_create(self.settings, self.root):
+            folder = paths.under(self.root, log).parent.stat()
+            logs.append((paths.relative(log), folder.st_uid, folder.st_gid))
+        return logs
+
+    # ---- steps 1 to 5: nothing is written to the root ---------------------------------------
+
+    def build(self, work):
+        options, progress, root = self.options, self.progress, self.root
+        with progress.step("Checking the host"):
+            tarball_path = preflight.find_tarball(options.tarball, root)
+            pyinotify_path = pyinotify_release.find(options.pyinotify_tarball, root, options.pyinotify_sha256)
+            preflight.check_free_space(root, work)
+            named = tarball.version_from_name(tarball_path)
+            python = interpreter.choose(named, requested=options.python) if named else None
+            if not self.staged:
+                preflight.check_firewall_tools()
+        tarballs = " and ".join(path.name for path in (tarball_path, pyinotify_path) if path)
+        with progress.step(f"Verifying the sha256 of {tarballs}"):
+            digest = tarball.verify(tarball_path, options.sha256)
+            pyinotify_digest = pyinotify_path and pyinotify_release.verify(pyinotify_path, options.pyinotify_sha256)
+        with progress.step(f"Unpacking {tarballs}"):
+            source = tarball.extract(tarball_path, Path(work) / "source")
+            if named and named != source.version:
+                raise InstallerError(f"{tarball_path.name} holds fail2ban {source.version}, not {named}")
+            pyinotify_source = pyinotify_path and pyinotify_release.extract(pyinotify_path, Path(work) / "pyinotify")
+            python = python or interpreter.choose(source.version, requested=options.python)
+        self.old = manifest_file.load(root)
+        usable, note = pyinotify_release.usable(python, root, self.staged, self.old, pyinotify_path)
+        building = bool(usable and pyinotify_source)
+        also = f" and pyinotify {pyinotify_source.version}" if building else ""
+        with progress.step(f"Building fail2ban {source.version}{also} with {python.label}"):
+            stage, build_tree = build.build(source, python, work)
+            if building:
+                pyinotify_files = build.build_pyinotify(pyinotify_source, python, work, stage)
+        with progress.step(f"Checking that fail2ban-client -V runs as {source.version}"
+                           f"{' and pyinotify imports' if building else ''}"):
+            build.check_version(stage, python, source.version)
+            if building:
+                pyinotify_release.check(stage, python, pyinotify_source.version)
+        built = Build(source, digest, python, stage, build_tree, notes=[note] if note else [])
+        if building:
+            built.pyinotify = {"version": pyinotify_source.version, "sha256": pyinotify_digest,
+                               "files": pyinotify_files}
+        elif usable:
+            built.kept_pyinotify = pyinotify_release.kept_entries(root, self.old, python)
+            built.pyinotify = pyinotify_release.earlier_record(self.old) if built.kept_pyinotify else None
+        self.built = built
+
+    def planned_entries(self):
+        from installer.siteconf import render
+        built, root = self.built, self.root
+        # Named where it works: our pyinotify (step 5 imported it from the stage with fail2ban's Python,
+        # so it imports from the same site folder on the root), or one the live host's Python has.
+        # Otherwise (a staged root may go to another host) fail2ban's own `auto` takes pyinotify once it imports.
+        fast = built.pyinotify or (not self.staged and logwatch.fastest_log_backend(built.python.path) == "pyinotify")
+        rendered = render.render(self.settings, root, "pyinotify" if fast else "auto")
+        entries = payload.tree_entries(built.stage) + built.kept_pyinotify
+        entries += payload.tree_entries(built.source.path,
+                                        f"{paths.relative(paths.SOURCE_DIR)}/{built.source.path.name}")
+        entries += payload.host_files(rendered)
+        entries.append(payload.Entry(paths.relative(paths.SITE_CONF), "file", self.site_text, 0o644))
+        # The Python running ./install has configobj, which qmail-f2b needs to read site.conf.
+        entries += payload.tool(sys.executable)
+        if boot.boots_with_systemd(root):
+            entries += boot.systemd_entries(built.tree)
+        return entries
+
+    # ---- steps 6 to 8: every write goes through the transaction -------------------------------
+
+    def place(self, actions):
+        transaction, old = self.transaction, self.old
+        manifest = manifest_file.empty()
+        for key in ("dirs", "logs", "created"):
+            manifest[key] = list(old[key])
+        with self.progress.step("Placing files"):
+            apply.apply(actions, transaction, old, manifest, self.outcome)
+            apply.remove_stale(old, manifest, transaction, self.outcome, [entry for _, entry in actions])
+            for relative, uid, gid in self.logs_to_create():
+                if target_state(transaction.path(relative))[0] == "missing":
+                    transaction.write(relative, b"", 0o640, uid, gid)
+                    manifest["logs"].append(relative)
+        with self.progress.step("Testing the configuration with fail2ban-client -t"):
+            self.test_configuration()
+        with self.progress.step("Adding boot hooks and the manifest"):
+            if not boot.boots_with_systemd(self.root):
+                boot.add_hooks(transaction, manifest)
+            built = self.built
+            manifest["release"] = {"version": built.source.version, "sha256": built.digest,
+                                   "python": built.python.path, "site_dir": built.python.site_dir}
+            if built.pyinotify:
+                manifest["release"]["pyinotify"] = built.pyinotify
+            transaction.make_dirs(str(Path(manifest_file.LOCATION).parent))
+            manifest["dirs"] = sorted(set(manifest["dirs"]) | set(transaction.created_dirs))
+            data = manifest_file.dump(manifest)
+            if target_state(transaction.path(manifest_file.LOCATION))[1] != sha256_bytes(data):
+                transaction.write(manifest_file.LOCATION, data, 0o644)
+
+    def test_configuration(self):
+        """fail2ban's own verdict. A staged root's logs are not where the jails name them, so fail2ban
+        checks a copy of the configuration whose jails read the staged logs instead."""
+        client = Client(self.root, self.built.python.site_dir)
+        if not self.staged:
+            client.test_config()
+            return
+        with tempfile.TemporaryDirectory(prefix="qmail-fail2ban-test-") as scratch:
+            confdir = Path(scratch) / "fail2ban"
+            shutil.copytree(paths.under(self.root, paths.CONFIG_DIR), confdir, symlinks=True)
+            staged_logs = "".join(f"[{jail.name}]\nlogpath = {paths.under(self.root, jail.logpath)}\n\n"
+                                  for jail in self.settings.jails if jail.logpath)
+            (confdir / "jail.d" / "zz-staged-logs.local").write_text(staged_logs)
+            client.test_config(confdir)
+
+    # ---- what the admin reads --------------------------------------------------------------------
+
+    def report_dry_run(self, actions):
+        verbs = {"write": "would write", "replace": "would replace", "link": "would link", "mkdir": "would create",
+                 "new": "would write beside the admin's file"}
+        for action, entry in actions:
+            if action in verbs:
+                shown = self.root / (entry.path + (".new" if action == "new" else ""))
+                self.progress.say(f"  {verbs[action]} {shown}")
+        for log, _, _ in self.logs_to_create():
+            self.progress.say(f"  would create the empty log {self.root / log} if missing")
+        self.progress.say("  would test the configuration and add boot hooks; dry run: nothing was changed")
+
+    def summarize(self):
+        from installer.siteconf import render
+        built, outcome, progress, root = self.built, self.outcome, self.progress, self.root
+        releases = [f"fail2ban {built.source.version}"]
+        if built.pyinotify:
+            releases.append(f"pyinotify {built.pyinotify['version']}")
+        if not self.transaction.changed:
+            progress.say(f"Nothing to do: {', '.join(releases)} and every file are already in place.")
+        else:
+            progress.say(f"{' and '.join(releases)} installed{' under ' + str(root) if self.staged else ''}: "
+                         f"{len(outcome.written)} files written, {len(outcome.removed)} removed.")
+        if outcome.replaced:
+            progress.say(f"Replaced {len(outcome.replaced)} program files of an earlier fail2ban install.")
+        for new_file in outcome.new_files:
+            # Always shown, even with --quiet: the admin must merge these by hand.
+            print(f"Review {root / new_file}: you changed {root / new_file[:-4]}, so the new version waits beside it.")
+        for note in built.notes:
+            progress.say(note)
+        for jail, folder in render.missing_log_folders(self.settings, root).items():
+            progress.say(f"Jail {jail} is off: its log folder {folder} does not exist. Create it, or give the jail's"
+                         " log in site.conf, and run ./install again.")
+        if self.staged:
+            return
+        faster = logwatch.polling_advice(built.python.path, built.python.version, root)
+        if faster:
+            progress.say(faster)
+        if not Client(root).is_running():
+            progress.say(f"Start fail2ban with: {paths.RC_SCRIPT} start")
+        elif self.transaction.changed:
+            progress.say(f"fail2ban is running the old files: apply the new ones with {paths.RC_SCRIPT} restart")
+
+    # ---- all of it ---------------------------------------------------------------------------
+
+    def execute(self):
+        preflight.check_root_folder(self.root, self.staged)
+        preflight.check_configobj()
+        self.read_site_settings()
+        with tempfile.TemporaryDirectory(prefix="qmail-fail2ban-") as work:
+            self.build(work)
+            actions = apply.plan_actions(self.planned_entries(), self.root, self.old)
+            if self.options.dry_run:
+                self.report_dry_run(actions)
+                return 0
+            with Transaction(self.root, as_root=os.geteuid() == 0) as self.transaction:
+                self.place(actions)
+        self.summarize()
+        return 0
+
+
+def install(options):
+    return InstallRun(options).execute()

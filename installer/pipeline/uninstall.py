@@ -1,0 +1,54 @@
+"""./install --uninstall: stop fail2ban and remove what the manifest lists, except what the admin changed."""
+
+import os
+from pathlib import Path
+
+from installer.pipeline import boot
+from installer.pipeline.apply import remove_empty_dirs, remove_unchanged
+from installer.pipeline.place import Transaction
+from installer.pipeline.progress import Progress
+from installer.shared import manifest as manifest_file
+from installer.shared.errors import InstallerError
+from installer.shared.fail2ban import Client
+from installer.shared.paths import CLIENT, RC_SCRIPT, under
+from installer.shared.run import run
+
+
+def stop_server(root):
+    rc_script = under(root, RC_SCRIPT)
+    client = Client(root)
+    if not under(root, CLIENT).exists() or not client.is_running():
+        return False
+    if os.access(rc_script, os.X_OK):
+        run([rc_script, "stop"], what="rc.fail2ban stop")
+    else:
+        client.call("stop")
+    return True
+
+
+def uninstall(root_option, quiet=False):
+    root = Path(root_option or "/").absolute()
+    staged = root_option is not None
+    if not staged and os.geteuid() != 0:
+        raise InstallerError("./install --uninstall must run as root, or name a staged folder with --root DIR")
+    manifest = manifest_file.load(root)
+    if not manifest["files"] and not manifest["hooks"]:
+        raise InstallerError(f"nothing to uninstall: there is no manifest at {under(root, manifest_file.LOCATION)}")
+    progress = Progress(3, quiet=quiet)
+    with progress.step("Stopping fail2ban"):
+        if not staged:
+            stop_server(root)
+    with Transaction(root, as_root=os.geteuid() == 0) as transaction:
+        with progress.step("Removing files"):
+            boot.remove_hooks(transaction, manifest)
+            _, kept = remove_unchanged(transaction, manifest["files"], manifest["links"])
+            for path in manifest["logs"]:
+                if transaction.path(path).is_file() and transaction.path(path).stat().st_size == 0:
+                    transaction.remove(path)
+            transaction.remove(manifest_file.LOCATION)
+        with progress.step("Removing empty folders"):
+            remove_empty_dirs(transaction, manifest["dirs"])
+    for path in kept:
+        print(f"Kept {root / path}: you changed it.")
+    progress.say(f"fail2ban removed{' from ' + str(root) if staged else ''}.")
+    return 0

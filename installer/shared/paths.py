@@ -1,0 +1,52 @@
+"""Where things are on a host: each path once, absolute as the admin reads it.
+
+Code that works on a staged root joins a path to it with `under(root, path)`.
+"""
+
+from pathlib import Path
+
+SITE_FOLDER = "/etc/qmail-fail2ban"
+SITE_CONF = f"{SITE_FOLDER}/site.conf"
+# The admin's overrides of fail2ban's own files, copied in by rc.fail2ban at every start and reload.
+JAIL_OVERRIDE = f"{SITE_FOLDER}/fail2ban-jail.cf"
+SERVER_OVERRIDE = f"{SITE_FOLDER}/fail2ban-fail2ban.cf"
+
+# Release tarballs, and the unpacked source of what is installed.
+SOURCE_DIR = "/usr/local/src"
+STATE_DIR = "/var/lib/qmail-fail2ban"
+MANIFEST = f"{STATE_DIR}/manifest"
+
+# qmail-f2b and the package it runs, so the tool works after the checkout is gone.
+TOOL = "/usr/sbin/qmail-f2b"
+TOOL_LIBRARY = "/usr/lib/qmail-fail2ban"
+
+RC_SCRIPT = "/etc/rc.d/rc.fail2ban"
+LOGROTATE_SCRIPT = "/etc/logrotate.d/fail2ban"
+
+# fail2ban as its setup.py installs it with --prefix=/usr.
+PREFIX = "/usr"
+BIN_DIR = f"{PREFIX}/bin"
+CLIENT = f"{BIN_DIR}/fail2ban-client"
+SERVER = f"{BIN_DIR}/fail2ban-server"
+REGEX = f"{BIN_DIR}/fail2ban-regex"
+CONFIG_DIR = "/etc/fail2ban"
+FAIL2BAN_LOG = "/var/log/fail2ban.log"
+
+
+def under(root, path):
+    """path (absolute or relative) as it lies under root."""
+    return Path(root) / str(path).lstrip("/")
+
+
+def relative(path):
+    """path as the manifest and the payload write it: relative to the root, no leading slash."""
+    return str(path).lstrip("/")
+
+
+def is_host_root(root):
+    """Whether root is this host's own / rather than a staging folder."""
+    return Path(root).resolve() == Path("/")
+
+
+# The folder this package lies in: a checkout (with rc.d/, filter.d/ ... beside it) or a site folder.
+PACKAGE_PARENT = Path(__file__).resolve().parents[2]

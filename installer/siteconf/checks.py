@@ -1,0 +1,129 @@
+"""The checks site.conf's spec names for its values: each returns the value as the settings hold it,
+or raises Invalid with the whole explanation."""
+
+import ipaddress
+import re
+
+try:
+    from configobj.validate import ValidateError
+except ImportError:  # configobj before 5.0.7 ships validate as a module of its own
+    from validate import ValidateError
+
+from installer.shared.durations import positive_seconds
+
+BANACTIONS = ("iptables", "nftables", "ipset", "auto")
+# iptables' multiport match takes at most 15 ports.
+MAX_PORTS = 15
+
+
+class Invalid(ValidateError):
+    """A value a check refuses; str() is the whole explanation."""
+
+
+def _single(value):
+    if isinstance(value, list):
+        raise Invalid("must be one value, not a list (remove the commas)")
+    return value.strip()
+
+
+def _items(value):
+    items = value if isinstance(value, list) else value.split(",")
+    return [item.strip() for item in items if item.strip()]
+
+
+# A local part never starts with "-": the address reaches sendmail's command line, which would take it as an option.
+_LOCAL_PART = r"[A-Za-z0-9._+][A-Za-z0-9._+-]{0,63}"
+_HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_EMAIL = re.compile(rf"{_LOCAL_PART}@{_HOST_LABEL}(?:\.{_HOST_LABEL})*")
+
+
+def email(value):
+    # The address goes into sendmail's command line in double quotes: only plain characters.
+    text = _single(value)
+    if not _EMAIL.fullmatch(text) or len(text) > 254:
+        raise Invalid(f"must be an e-mail address like postmaster@example.com, not {text!r}")
+    return text
+
+
+def addresses(value):
+    items = _items(value)
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise Invalid(f"{item!r} is not an IP address or CIDR network") from None
+    return tuple(items)
+
+
+# ASCII digits only: str.isdigit() also takes "²" and "١", which int() or fail2ban then refuse.
+_NUMBER = re.compile(r"[0-9]{1,9}", re.ASCII)
+
+
+def whole_number(text):
+    """The int of a plain decimal number of ASCII digits; None for anything else."""
+    return int(text) if _NUMBER.fullmatch(text) else None
+
+
+def retries(value):
+    text = _single(value)
+    if not whole_number(text):
+        raise Invalid(f"must be a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
+def duration(value):
+    text = _single(value)
+    if not positive_seconds(text):
+        raise Invalid("must be a positive time such as 3600 (seconds), 10m, 1h, 1d, 1w, 180d;"
+                      f" not {text!r}")
+    return text
+
+
+def banaction(value):
+    text = _single(value)
+    if text not in BANACTIONS:
+        raise Invalid(f"must be one of {', '.join(BANACTIONS)}; not {text!r}")
+    return text
+
+
+def switch(value):
+    text = _single(value).lower()
+    if text in ("yes", "y", "true", "on", "1"):
+        return True
+    if text in ("no", "n", "false", "off", "0"):
+        return False
+    raise Invalid(f"must be yes or no, not {text!r}")
+
+
+# fail2ban splits logpath at spaces and globs it: a plain absolute path only.
+_LOGPATH = re.compile(r"/[A-Za-z0-9._+@=/-]*[A-Za-z0-9._+@=-]")
+
+
+def logpath(value):
+    text = _single(value)
+    if not _LOGPATH.fullmatch(text):
+        raise Invalid("must be the absolute path of a file, made of letters, digits and"
+                      f" . _ - + @ = / only; not {text!r}")
+    return text
+
+
+def ports(value):
+    items = _items(value)
+    if [item.lower() for item in items] == ["all"]:
+        return ()
+    if not items:
+        raise Invalid("must list port numbers, or say all")
+    numbers = []
+    for item in items:
+        if not 1 <= (whole_number(item) or 0) <= 65535:
+            raise Invalid(f"{item!r} is not a port number from 1 to 65535 (or all)")
+        if int(item) in numbers:
+            raise Invalid(f"port {item} is listed twice")
+        numbers.append(int(item))
+    if len(numbers) > MAX_PORTS:
+        raise Invalid(f"lists {len(numbers)} ports; at most {MAX_PORTS} (or all)")
+    return tuple(numbers)
+
+
+CHECKS = {check.__name__: check for check in
+          (email, addresses, retries, duration, banaction, switch, logpath, ports)}

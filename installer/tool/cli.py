@@ -1,0 +1,77 @@
+"""The command line of qmail-f2b: parses the arguments, runs one command, and prints what it
+returns once, as text or (--json) as JSON."""
+
+import argparse
+import json
+import sys
+
+from installer.shared.command_line import OneLineParser, run_command
+from installer.shared.errors import InstallerError
+from installer.siteconf.jails import MANUAL_JAIL
+
+
+def line_count(text):
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of lines")
+    return int(text)
+
+
+def build_parser(prog):
+    parser = OneLineParser(prog=prog, description="See and manage fail2ban's bans on a qmail mail host.")
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    commands = parser.add_subparsers(dest="command", parser_class=OneLineParser)
+    # SUPPRESS: a --json given before the command is not undone by the command's own default.
+    as_json = argparse.ArgumentParser(add_help=False)
+    as_json.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts")
+    commands.add_parser("bans", parents=[as_json], help="every banned address, per jail (the default)")
+    status = commands.add_parser("status", parents=[as_json], help="failures, bans and log files per jail")
+    status.add_argument("jail", nargs="?", help="one jail (default: all)")
+    ban = commands.add_parser("ban", parents=[as_json], help=f"ban addresses or ranges in the {MANUAL_JAIL} jail")
+    ban.add_argument("addresses", nargs="+", metavar="IP|CIDR")
+    ban.add_argument("--force", action="store_true", help="allow a range wider than /16 (IPv4) or /48 (IPv6)")
+    unban = commands.add_parser("unban", parents=[as_json], help="lift bans from every jail")
+    unban.add_argument("addresses", nargs="+", metavar="IP|CIDR")
+    log = commands.add_parser("log", parents=[as_json], help="the end of fail2ban's log")
+    log.add_argument("-n", "--lines", type=line_count, default=50, metavar="N", help="lines to show (default 50)")
+    log.add_argument("-f", "--follow", action="store_true", help="keep showing lines as they are written")
+    commands.add_parser("doctor", parents=[as_json], help="check what stands between this host and working bans")
+    return parser
+
+
+def report_of(args, client):
+    from installer.tool import commands
+    if args.command == "doctor":
+        from installer.tool.doctor import doctor
+        return doctor(client)
+    if args.command == "status":
+        return commands.status(client, args.jail)
+    if args.command == "ban":
+        return commands.ban(client, args.addresses, force=args.force)
+    if args.command == "unban":
+        return commands.unban(client, args.addresses)
+    if args.command == "log":
+        if args.follow and args.json:
+            raise InstallerError("log: --json and --follow do not go together")
+        return commands.log(client, args.lines)
+    return commands.bans(client)
+
+
+def run(args):
+    from installer.shared.fail2ban import Client
+    from installer.tool import logtail
+    report = report_of(args, Client())
+    if args.json:
+        print(json.dumps(report.data, indent=2))
+    elif report.lines:
+        print("\n".join(report.lines), flush=True)
+    if getattr(args, "follow", False):
+        try:
+            logtail.follow(report.data["log"], lambda line: print(line, flush=True))
+        except KeyboardInterrupt:
+            return 0
+    return report.status
+
+
+def main(argv=None, prog="qmail-f2b"):
+    args = build_parser(prog).parse_args(sys.argv[1:] if argv is None else argv)
+    return run_command(prog, lambda: run(args))

@@ -1,0 +1,426 @@
+"""qmail-f2b doctor: what stands between this host and working bans, one line per check.
+
+Each check says OK, WARN or FAIL, and what to do. The checks that need no server run whether
+fail2ban runs or not; the exit status is 1 when any check FAILs.
+"""
+
+import os
+import re
+import tempfile
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from installer.shared import addresses, firewall, manifest, releases
+from installer.shared.durations import FOR_EVER, seconds_or_for_ever
+from installer.shared.errors import InstallerError
+from installer.shared.fail2ban import NOT_RUNNING, Client
+from installer.shared.paths import RC_SCRIPT, SERVER, SERVER_OVERRIDE, SITE_CONF, under
+from installer.shared.run import last_meaningful_line, run
+from installer.siteconf import settings as site_settings
+from installer.tool import logtail
+from installer.tool.report import Report
+
+# A scratch chain (iptables) or table (nftables) that proves the firewall can be changed.
+SCRATCH = "qmail-f2b-doctor"
+CAP_NET_ADMIN = 12
+# Only the end of a long log is matched: enough to judge a filter, and doctor stays quick.
+SCANNED_LINES = 20000
+# One non-public address behind this share of at least this many failures hides the real clients.
+HIDDEN_CLIENTS_SHARE = 0.9
+HIDDEN_CLIENTS_MINIMUM = 10
+
+BACKEND_NAMES = {"nftables": "nftables", "iptables-nft": "iptables over nf_tables",
+                 "iptables-legacy": "legacy iptables"}
+
+
+@dataclass
+class Finding:
+    level: str      # OK, WARN or FAIL
+    check: str
+    message: str
+
+
+def ok(check, message):
+    return Finding("OK", check, message)
+
+
+def warn(check, message):
+    return Finding("WARN", check, message)
+
+
+def fail(check, message):
+    return Finding("FAIL", check, message)
+
+
+# ---- who runs it -----------------------------------------------------------------------------
+
+def check_root():
+    if os.geteuid() == 0:
+        return ok("root", "running as root")
+    return fail("root", "not running as root: fail2ban and these checks need root; run qmail-f2b doctor as root")
+
+
+def has_net_admin():
+    status = Path("/proc/self/status").read_text()
+    found = re.search(r"^CapEff:\s*([0-9a-f]+)$", status, re.M)
+    return bool(found) and bool(int(found.group(1), 16) >> CAP_NET_ADMIN & 1)
+
+
+def _scratch_iptables(tool):
+    def step(*arguments):
+        return run([tool, "-w", *arguments], check=False, timeout=30)
+    # A chain left by an interrupted doctor would make -N fail.
+    step("-F", SCRATCH)
+    step("-X", SCRATCH)
+    for arguments in (("-N", SCRATCH), ("-A", SCRATCH, "-j", "RETURN"), ("-D", SCRATCH, "-j", "RETURN"),
+                      ("-X", SCRATCH)):
+        result = step(*arguments)
+        if result.returncode != 0:
+            step("-X", SCRATCH)
+            return last_meaningful_line(result.stderr) or f"{tool} {' '.join(arguments)} failed"
+    return None
+
+
+def _scratch_nft(tool):
+    def batch(text):
+        return run([tool, "-f", "-"], input=text, check=False, timeout=30)
+    added = batch(f"add table inet {SCRATCH}\nadd chain inet {SCRATCH} probe\n"
+                  f"add rule inet {SCRATCH} probe return\n")
+    removed = batch(f"delete table inet {SCRATCH}\n")
+    for result in (added, removed):
+        if result.returncode != 0:
+            return last_meaningful_line(result.stderr) or "nft failed"
+    return None
+
+
+def check_firewall_access(root, family):
+    """Add and remove a rule in a scratch chain with the tool the jails use."""
+    scratch = {"iptables": ("iptables", _scratch_iptables), "nftables": ("nft", _scratch_nft)}
+    order = [family] + [other for other in scratch if other != family] if family in scratch else list(scratch)
+    for name in order:
+        tool_name, probe = scratch[name]
+        tool = firewall.find_tool(root, tool_name)
+        if tool is None:
+            continue
+        problem = probe(tool)
+        if problem is None:
+            return ok("firewall access", f"can change the firewall: added and removed a rule in a scratch"
+                                         f" chain with {tool_name}")
+        missing = "" if has_net_admin() else "; the NET_ADMIN capability is missing"
+        return fail("firewall access", f"cannot change the firewall with {tool_name} ({problem}){missing}:"
+                                       " fail2ban needs root with NET_ADMIN (in a container, add the"
+                                       " NET_ADMIN capability)")
+    return fail("firewall access", "neither iptables nor nft is installed: install iptables")
+
+
+# ---- firewall backends -----------------------------------------------------------------------
+
+def iptables_mode(root):
+    """nf_tables or legacy: what `iptables` drives here (iptables before 1.8 is always legacy); None without it."""
+    tool = firewall.find_tool(root, "iptables")
+    if tool is None:
+        return None
+    result = run([tool, "-V"], check=False, timeout=30)
+    return "nf_tables" if "nf_tables" in result.stdout else "legacy"
+
+
+def _probe_tool(root, name, mode, own_mode):
+    """The tool that drives one iptables backend: its own name, or plain iptables where that is it."""
+    if firewall.find_tool(root, name):
+        return name
+    return "iptables" if mode == own_mode else None
+
+
+def legacy_tables():
+    """The tables legacy iptables holds in the kernel, or None when the kernel has not loaded it."""
+    try:
+        return Path("/proc/net/ip_tables_names").read_text().split()
+    except OSError:
+        return None
+
+
+def firewall_problems(root):
+    """({backend: None where it lists the rules here, else why not}, iptables mode)."""
+    mode = iptables_mode(root)
+    tools = {"nftables": ("nft", "list", "tables"),
+             "iptables-nft": (_probe_tool(root, "iptables-nft", mode, "nf_tables"), "-S"),
+             "iptables-legacy": (_probe_tool(root, "iptables-legacy", mode, "legacy"), "-S")}
+    working = {}
+    for backend, (tool_name, *arguments) in tools.items():
+        tool = firewall.find_tool(root, tool_name) if tool_name else None
+        if tool is None:
+            working[backend] = "not installed"
+            continue
+        if backend == "iptables-legacy" and mode != "legacy":
+            # Listing creates an empty legacy table, after which every iptables-nft listing warns
+            # about it: where legacy iptables holds nothing yet, its kernel side is all that is checked.
+            tables = legacy_tables()
+            if tables is None:
+                working[backend] = "not loaded in this kernel"
+                continue
+            if not tables:
+                working[backend] = None if has_net_admin() else "no NET_ADMIN capability"
+                continue
+        result = run([tool, *arguments], check=False, timeout=30)
+        working[backend] = None if result.returncode == 0 else (last_meaningful_line(result.stderr)
+                                                               or f"{tool_name} failed")
+    return working, mode
+
+
+def jail_families(configuration):
+    """{"iptables" or "nftables": [jails]} from the firewall actions the enabled jails run."""
+    families = {}
+    for jail in configuration.jails():
+        for action in configuration.actions(jail):
+            for family in ("iptables", "nftables"):
+                if action.startswith(family):
+                    families.setdefault(family, []).append(jail)
+    return families
+
+
+def nftables_holds_ranges(root):
+    """fail2ban's nftables action can ban a CIDR only where its set has `flags interval` (1.1.1 on)."""
+    folder = Path(root) / "etc/fail2ban/action.d"
+    return any("interval" in path.read_text(errors="replace")
+               for path in (folder / "nftables.conf", folder / "nftables.local") if path.is_file())
+
+
+def check_backends(root, configuration):
+    working, mode = firewall_problems(root)
+    usable = [BACKEND_NAMES[name] for name, problem in working.items() if problem is None]
+    usable_text = ", ".join(usable) or "none"
+    families = jail_families(configuration) if configuration else {}
+    if not families:
+        level = ok if usable else fail
+        return level("firewall backends", f"working here: {usable_text}"
+                     + ("" if configuration else " (the jails' actions are unknown: see the configuration check)"))
+    hint = f"set banaction in {SITE_CONF} to one that works here and run ./install again"
+    for family in sorted(families):
+        if family == "nftables":
+            problem = working["nftables"]
+        elif mode is None:
+            problem = "iptables is not installed"
+        else:
+            problem = working["iptables-nft" if mode == "nf_tables" else "iptables-legacy"]
+        if problem:
+            return fail("firewall backends", f"the jails ban with {family}, which does not work here ({problem});"
+                                             f" working here: {usable_text}: {hint}")
+    if "nftables" in families and not nftables_holds_ranges(root):
+        return warn("firewall backends", "the jails ban with nftables, whose fail2ban action keeps no ranges"
+                                         " (no `flags interval` in action.d/nftables.conf): a CIDR ban stays"
+                                         f" out of the firewall; use banaction = iptables in {SITE_CONF}"
+                                         " and run ./install again")
+    here = {"nftables": "nftables", "iptables": BACKEND_NAMES["iptables-nft" if mode == "nf_tables"
+                                                            else "iptables-legacy"]}
+    used = ", ".join(f"{family} ({here[family]} here)" if family == "iptables" else family
+                     for family in sorted(families))
+    return ok("firewall backends", f"the jails ban with {used}; working here: {usable_text}")
+
+
+# ---- fail2ban itself -------------------------------------------------------------------------
+
+def check_python(root):
+    server = under(root, SERVER)
+    if not server.is_file():
+        return fail("python", f"fail2ban is not installed (no {SERVER}): run ./install")
+    first = server.read_text(errors="replace").splitlines()[:1]
+    python = first[0][2:].strip().split()[0] if first and first[0].startswith("#!") else "python3"
+    release = manifest.load(root).get("release", {}).get("version")
+    try:
+        result = run([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"], check=False,
+                     timeout=30)
+    except InstallerError:
+        result = None
+    if result is None or result.returncode != 0:
+        return fail("python", f"fail2ban runs on {python}, which does not start here: run ./install again"
+                              " to build it for this host's Python")
+    version = result.stdout.strip()
+    if release is None:
+        return ok("python", f"fail2ban runs on Python {version} ({python}); its release is not recorded")
+    problem = releases.python_problem(release, tuple(int(part) for part in version.split(".")[:2]))
+    if problem:
+        return fail("python", f"{problem}; then run ./install again")
+    return ok("python", f"fail2ban {release} runs on Python {version} ({python})")
+
+
+def check_running(client):
+    if os.geteuid() != 0:
+        return fail("running", "cannot ask fail2ban whether it runs: only root may")
+    if client.is_running():
+        return ok("running", "fail2ban is running")
+    return fail("running", NOT_RUNNING)
+
+
+def check_configuration(client):
+    """fail2ban's own test of the configuration, and what the configuration is (None when unreadable).
+
+    A configuration fail2ban refuses can still be read (a missing log, say): the checks of the
+    jails then say which part to fix.
+    """
+    try:
+        configuration = client.configuration()
+    except InstallerError as error:
+        return fail("configuration", f"{error}: fix it, or run ./install again"), None
+    try:
+        client.test_config()
+    except InstallerError as error:
+        return fail("configuration", f"{error}: fix it, or run ./install again"), configuration
+    jails = configuration.jails()
+    return ok("configuration", f"fail2ban accepts the configuration; enabled jails: {', '.join(jails) or 'none'}"), \
+        configuration
+
+
+# ---- the jails' logs ---------------------------------------------------------------------------
+
+def configured_log(jail):
+    """The log site.conf gives the jail, for the jails fail2ban found no file for."""
+    try:
+        return site_settings.load(SITE_CONF).jail(jail).logpath
+    except (InstallerError, StopIteration):
+        return None
+
+
+def scan(client, configuration, jail, path):
+    """(lines scanned, failure addresses, whether the log is longer) for the end of the log,
+    matched as the jail matches."""
+    lines = logtail.last_lines(path, SCANNED_LINES + 1)
+    if not lines:
+        return 0, [], False
+    longer, lines = len(lines) > SCANNED_LINES, lines[-SCANNED_LINES:]
+    with tempfile.TemporaryDirectory(prefix="qmail-f2b-doctor-") as work:
+        filter_file = Path(work, f"{jail}.conf")
+        filter_file.write_text(configuration.filter_text(jail))
+        log_copy = Path(work, "log")
+        log_copy.write_text("\n".join(lines) + "\n", errors="replace")
+        usedns = str(configuration.value(jail, "usedns", "no"))
+        return len(lines), client.failures(log_copy, filter_file, usedns=usedns, shown=path), longer
+
+
+def check_logs(client, configuration):
+    """One finding per log of an enabled jail, and the failures seen per jail."""
+    findings, failures = [], {}
+    missing = configuration.jails_without_logs()
+    for jail in configuration.jails() + [jail for jail in missing if jail not in configuration.jails()]:
+        if jail in missing:
+            path = configured_log(jail)
+            findings.append(fail(f"jail {jail}", f"jail {jail}: {path or 'its log file'} does not exist, so"
+                                                 f" fail2ban will not start: create it"
+                                                 f"{f' (touch {path})' if path else ''} or disable"
+                                                 f" [[{jail}]] in {SITE_CONF}"))
+            continue
+        for path in configuration.log_files(jail):
+            try:
+                count, found, longer = scan(client, configuration, jail, path)
+            except OSError as error:
+                findings.append(fail(f"jail {jail}", f"jail {jail}: cannot read {path} ({error.strerror}):"
+                                                     " run as root, or fix its permissions"))
+                continue
+            except InstallerError as error:
+                # fail2ban-client -t lets a regex pass that then stops the server from starting.
+                findings.append(fail(f"jail {jail}", f"jail {jail}: {error}: fix its filter"))
+                continue
+            failures.setdefault(jail, []).extend(found)
+            last = f"the last {count}" if longer else f"{count}"
+            findings.append(ok(f"jail {jail}", f"jail {jail}: {path}: its filter matches {len(found)} of"
+                                               f" {last} lines"))
+    return findings, failures
+
+
+def check_hidden_clients(failures):
+    """When one non-public address makes nearly all of a jail's failures, the real clients are hidden."""
+    findings = []
+    for jail, found in failures.items():
+        if len(found) < HIDDEN_CLIENTS_MINIMUM:
+            continue
+        address, count = Counter(found).most_common(1)[0]
+        try:
+            public = addresses.is_public(address)
+        except InstallerError:
+            continue
+        if not public and count >= HIDDEN_CLIENTS_SHARE * len(found):
+            findings.append(warn("hidden clients", f"jail {jail}: {count} of its {len(found)} failures come from"
+                                 f" {address}, a private address: a NAT gateway or a rootless port forwarder"
+                                 " hides the real clients, and banning it would lock everyone out; let the"
+                                 " service see the clients' own addresses"))
+    return findings or [ok("hidden clients", "no jail sees nearly all its failures come from one private address")]
+
+
+# ---- bans that must last, and the admin ---------------------------------------------------------
+
+def longest_bantime(configuration):
+    """(seconds, jail, as written) of the longest ban any enabled jail gives; -1 seconds is for ever."""
+    longest = None
+    for jail in configuration.jails():
+        candidates = [configuration.value(jail, "bantime")]
+        if str(configuration.value(jail, "bantime.increment", "")).lower() in ("true", "1", "yes", "on"):
+            candidates.append(configuration.value(jail, "bantime.maxtime"))
+        for written in filter(None, candidates):
+            seconds = seconds_or_for_ever(written)
+            if seconds is None:
+                continue
+            rank = float("inf") if seconds == FOR_EVER else seconds
+            if longest is None or rank > longest[0]:
+                longest = (rank, jail, str(written))
+    return longest
+
+
+def check_dbpurgeage(configuration):
+    where = f"under [Definition] in {SERVER_OVERRIDE} and run {RC_SCRIPT} reload"
+    dbfile = str(configuration.server("dbfile", "None"))
+    if dbfile in ("None", ":memory:"):
+        return warn("dbpurgeage", f"fail2ban keeps no database (dbfile = {dbfile}): every ban is lost at a"
+                                  f" restart; set dbfile = /var/lib/fail2ban/fail2ban.sqlite3 {where}")
+    purge_text = str(configuration.server("dbpurgeage", "1d"))
+    purge = seconds_or_for_ever(purge_text)
+    longest = longest_bantime(configuration)
+    if purge is None:
+        return warn("dbpurgeage", f"cannot read dbpurgeage = {purge_text}: give a time such as 180d {where}")
+    if longest is None:
+        return ok("dbpurgeage", f"dbpurgeage is {purge_text}; no jail gives a ban time")
+    seconds, jail, written = longest
+    if seconds == float("inf"):
+        return warn("dbpurgeage", f"jail {jail} bans for ever (bantime = {written}), but the database forgets"
+                                  f" bans older than dbpurgeage ({purge_text}): give {jail} a bantime")
+    if purge < seconds:
+        return warn("dbpurgeage", f"dbpurgeage ({purge_text}) is shorter than the bantime of {jail} ({written}):"
+                                  f" a restart forgets the older of its bans; set dbpurgeage = {written} {where}")
+    return ok("dbpurgeage", f"dbpurgeage ({purge_text}) covers the longest bantime ({jail}, {written})")
+
+
+def check_admin(configuration, environ):
+    admin = addresses.ssh_client(environ)
+    if admin is None:
+        return ok("ssh client", "no SSH session here (SSH_CLIENT is unset): no admin address to check")
+    shown = addresses.spell(admin)
+    uncovered = [jail for jail in configuration.jails()
+                 if addresses.overlap(admin, addresses.networks(configuration.values(jail, "addignoreip"))) is None]
+    if uncovered:
+        return warn("ssh client", f"your SSH client {shown} is not in ignoreip of {', '.join(uncovered)}: a few"
+                                  f" mistyped passwords would lock you out; add it to ignoreip in {SITE_CONF}"
+                                  " and run ./install again")
+    return ok("ssh client", f"your SSH client {shown} is in ignoreip")
+
+
+# ---- all of it ---------------------------------------------------------------------------------
+
+def findings(client, root="/", environ=os.environ):
+    found = [check_root(), check_python(root)]
+    configuration_finding, configuration = check_configuration(client)
+    found += [check_running(client), configuration_finding]
+    families = jail_families(configuration) if configuration else {}
+    found += [check_firewall_access(root, "nftables" if set(families) == {"nftables"} else "iptables"),
+              check_backends(root, configuration)]
+    if configuration is not None:
+        log_findings, failures = check_logs(client, configuration)
+        found += log_findings
+        found += check_hidden_clients(failures)
+        found += [check_dbpurgeage(configuration), check_admin(configuration, environ)]
+    return found
+
+
+def doctor(client=None, root="/", environ=os.environ):
+    found = findings(client or Client(root), root, environ)
+    failed = any(finding.level == "FAIL" for finding in found)
+    return Report({"ok": not failed, "checks": [asdict(finding) for finding in found]},
+                  [f"{finding.level:<4}  {finding.message}" for finding in found], 1 if failed else 0)
