@@ -9,37 +9,67 @@
 # fail2ban's database stays the one record of bans: the sets are created empty at every start
 # and filled from fail2ban's own restore of its bans; nothing is saved beside it.
 #
+# fail2ban believes a ban is in place once ban() returns, so the firewall must come to hold it
+# whatever happens meanwhile: the writer outlives every error, retries (0.2 s, doubling to 5 s)
+# while the firewall tool cannot run, and a batch the firewall refuses costs only the addresses
+# it refuses, never the rest of the jail. Only canonically spelled addresses and networks are
+# written into a batch: one stray character would make nft refuse every batch after it.
+# Rebuilding the sets (at start, after a refused batch, at a reload with new options) replaces
+# them in one step with every ban in them, so a jail is never seen empty.
+#
 # Use, in a jail (options in brackets; all are optional):
 #   action = qmail-f2b-set.py[firewall=nftables, port="25,587", protocol=tcp, blocktype=reject]
 #
 #   firewall   nftables (table inet qmail-f2b-JAIL) or ipset (sets qf2b4-JAIL and qf2b6-JAIL,
 #              matched by iptables/ip6tables rules in INPUT marked with the comment qmail-f2b:JAIL)
-#   port       ports or ranges (25,587 or 1000:2000); empty or absent: every port
+#   port       ports, ranges or service names (25,587 or 1000:2000 or smtp); empty or absent:
+#              every port
 #   protocol   tcp or udp
 #   blocktype  reject or drop
 #
-# IPv4 and IPv6 addresses and CIDR networks (qmail-f2b ban 192.0.2.0/24) are all accepted.
+# IPv4 and IPv6 addresses and CIDR networks (qmail-f2b ban 192.0.2.0/24) are all accepted;
+# scoped IPv6 addresses (fe80::1%eth0) are not: a firewall set holds no interface.
 
 import ipaddress
 import os
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import threading
+import time
 
 from fail2ban.server.action import ActionBase
 
 JAIL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 # ipset names hold at most 31 characters; "qf2b4-" takes 6 of them.
 LONGEST_JAIL_NAME = 25
-PORT = re.compile(r"\d{1,5}(:\d{1,5})?|[a-z][a-z0-9-]*")
+PORT_NUMBER = re.compile(r"[0-9]{1,5}")
+SERVICE_NAME = re.compile(r"[a-z][a-z0-9-]*")
+# iptables' multiport match takes at most 15 ports, a range counting as two.
+MULTIPORT_SLOTS = 15
+# All a set element may be spelled with: what ipaddress writes for an address or a network.
+ELEMENT = re.compile(r"[0-9a-f.:]+(/[0-9]{1,3})?")
 TOOL_FOLDERS = ("/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/sbin")
 COMMAND_TIMEOUT = 120
+FIRST_RETRY, LAST_RETRY = 0.2, 5.0
+# Batches spent at most, per attempt, on finding the addresses the firewall refuses (a halving
+# search takes about 2 log2(n) batches per refused address); the rest waits for the next attempt.
+ISOLATION_BATCHES = 64
 
 
 class FirewallError(Exception):
     pass
+
+
+class ToolUnavailable(FirewallError):
+    """The firewall tool could not be run (missing, not executable, out of memory, too slow):
+    nothing was changed, or not knowingly; the same batch is worth trying again later."""
+
+
+class Refused(FirewallError):
+    """The firewall tool ran and refused the batch."""
 
 
 def tool(name):
@@ -51,7 +81,12 @@ def tool(name):
         path = os.path.join(folder, name)
         if os.access(path, os.X_OK):
             return path
-    raise FirewallError(f"{name} is not installed")
+    raise ToolUnavailable(f"{name} is not installed or not executable")
+
+
+def shown(argv):
+    # shlex.join is Python 3.8's; fail2ban may run on 3.7.
+    return " ".join(shlex.quote(arg) for arg in argv)
 
 
 def command(argv, input=None, check=True):
@@ -59,11 +94,38 @@ def command(argv, input=None, check=True):
         result = subprocess.run([tool(argv[0]), *argv[1:]], input=input, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, timeout=COMMAND_TIMEOUT)
     except subprocess.TimeoutExpired:
-        raise FirewallError(f"{shlex.join(argv)} did not finish within {COMMAND_TIMEOUT} s") from None
+        raise ToolUnavailable(f"{shown(argv)} did not finish within {COMMAND_TIMEOUT} s") from None
+    except OSError as error:
+        raise ToolUnavailable(f"{shown(argv)} could not be run: {error}") from None
     if check and result.returncode != 0:
         reason = (result.stderr.strip() or result.stdout.strip() or "no output").splitlines()[0]
-        raise FirewallError(f"{shlex.join(argv)} failed (exit {result.returncode}): {reason}")
+        raise Refused(f"{shown(argv)} failed (exit {result.returncode}): {reason}")
     return result
+
+
+def checked_port(item, protocol):
+    """The port, range or service name as the firewall takes it; ValueError naming what is wrong."""
+    low, colon, high = item.partition(":")
+    if colon:
+        if not (PORT_NUMBER.fullmatch(low) and PORT_NUMBER.fullmatch(high)):
+            raise ValueError(f"qmail-f2b-set: port range {item!r} must be two port numbers (1000:2000)")
+        numbers = (int(low), int(high))
+    elif PORT_NUMBER.fullmatch(item):
+        numbers = (int(item),)
+    elif SERVICE_NAME.fullmatch(item):
+        try:
+            socket.getservbyname(item, protocol)
+        except OSError:
+            raise ValueError(f"qmail-f2b-set: port {item!r} is no {protocol} service this host knows"
+                             " (/etc/services)") from None
+        return item
+    else:
+        raise ValueError(f"qmail-f2b-set: {item!r} is not a port, a port range (1000:2000) or a service name")
+    if not all(1 <= number <= 65535 for number in numbers):
+        raise ValueError(f"qmail-f2b-set: port {item!r} is out of range (ports are 1 to 65535)")
+    if numbers[0] > numbers[-1]:
+        raise ValueError(f"qmail-f2b-set: port range {item!r} ends before it starts")
+    return ":".join(str(number) for number in numbers)
 
 
 class Settings:
@@ -76,12 +138,12 @@ class Settings:
                              " digits, '.', '_' or '-'")
         if firewall not in FIREWALLS:
             raise ValueError(f"qmail-f2b-set: firewall must be one of {', '.join(FIREWALLS)}, not {firewall!r}")
-        ports = tuple(item.strip() for item in port.split(",") if item.strip())
-        for item in ports:
-            if not PORT.fullmatch(item):
-                raise ValueError(f"qmail-f2b-set: {item!r} is not a port, a port range (1000:2000) or a service name")
         if protocol not in ("tcp", "udp"):
             raise ValueError(f"qmail-f2b-set: protocol must be tcp or udp, not {protocol!r}")
+        ports = tuple(checked_port(item.strip(), protocol) for item in port.split(",") if item.strip())
+        if firewall == "ipset" and sum(1 + (":" in item) for item in ports) > MULTIPORT_SLOTS:
+            raise ValueError(f"qmail-f2b-set: iptables matches at most {MULTIPORT_SLOTS} ports (a range counts"
+                             f" as two), not {port!r}")
         if blocktype not in ("reject", "drop"):
             raise ValueError(f"qmail-f2b-set: blocktype must be reject or drop, not {blocktype!r}")
         self.jail, self.firewall, self.ports = jail, firewall, ports
@@ -91,8 +153,29 @@ class Settings:
         return (self.firewall, self.ports, self.protocol, self.blocktype)
 
 
+def banned_network(text):
+    """The network a ban names, as ipaddress spells it; ValueError for anything else."""
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise ValueError(f"qmail-f2b-set bans IP addresses and networks only, not {text!r}") from None
+    # Python 3.9 and later read "fe80::1%eth0" (and any text after the %) as a scoped address.
+    if getattr(network.network_address, "scope_id", None) is not None or not ELEMENT.fullmatch(str(network)):
+        raise ValueError(f"qmail-f2b-set bans plain IP addresses and networks only, not {text!r}"
+                         " (a firewall set holds no interface scope)")
+    return network
+
+
 def is_single(network):
     return network.prefixlen == network.max_prefixlen
+
+
+def spelled(network):
+    """How a set element is written into a batch: checked again here, as a batch is refused whole."""
+    text = str(network.network_address) if is_single(network) else str(network)
+    if not ELEMENT.fullmatch(text):
+        raise ValueError(f"qmail-f2b-set: {text!r} is no set element")
+    return text
 
 
 class Nftables:
@@ -115,44 +198,56 @@ class Nftables:
         return [f"{match} {family} saddr @{kind}{version} {verdict}"
                 for version, family in ((4, "ip"), (6, "ip6")) for kind in ("addr", "net")]
 
-    def create(self):
-        definition = [f"add table {self.table}", f"delete table {self.table}", f"table {self.table} {{"]
+    @staticmethod
+    def _contents(networks):
+        """Each set's elements for these bans, spelled: {set name: element texts}."""
+        contents = {}
         for version in (4, 6):
-            definition += [f"  set addr{version} {{ type ipv{version}_addr; }}",
-                           f"  set net{version} {{ type ipv{version}_addr; flags interval; }}"]
+            family = {net for net in networks if net.version == version}
+            addresses = {net for net in family if is_single(net)}
+            contents[f"addr{version}"] = {spelled(net) for net in addresses}
+            contents[f"net{version}"] = {spelled(net) for net in ipaddress.collapse_addresses(family - addresses)}
+        return contents
+
+    def create(self, networks):
+        definition = [f"add table {self.table}", f"delete table {self.table}", f"table {self.table} {{"]
+        contents = self._contents(networks)
+        for version in (4, 6):
+            for kind, flags in (("addr", ""), ("net", " flags interval;")):
+                elements = contents[f"{kind}{version}"]
+                listed = f" elements = {{ {', '.join(sorted(elements))} }};" if elements else ""
+                definition.append(f"  set {kind}{version} {{ type ipv{version}_addr;{flags}{listed} }}")
         definition += ["  chain input {", "    type filter hook input priority -1; policy accept;"]
         definition += [f"    {rule}" for rule in self._rules()]
         definition += ["  }", "}"]
-        # Adding, deleting and defining the table in one transaction clears whatever a killed
-        # server left behind, and fails as a whole if anything in it is wrong.
+        # One transaction: whatever a killed server or the previous options left is replaced by
+        # the full new table, bans included, or nothing changes if any of it is refused.
         command(["nft", "-f", "-"], input="\n".join(definition) + "\n")
 
     def remove(self):
         command(["nft", "delete", "table", *self.table.split()], check=False)
 
     def update(self, before, after):
-        lines = []
+        # Set differences first, spelling only what changed: a batch costs what arrived, not the jail.
+        deletions, additions = {}, {}
         for version in (4, 6):
             old = {net for net in before if net.version == version}
             new = {net for net in after if net.version == version}
             old_addresses = {net for net in old if is_single(net)}
             new_addresses = {net for net in new if is_single(net)}
-            lines += self._changes(f"addr{version}", old_addresses, new_addresses, lambda net: net.network_address)
+            deletions[f"addr{version}"] = old_addresses - new_addresses
+            additions[f"addr{version}"] = new_addresses - old_addresses
             old_nets, new_nets = old - old_addresses, new - new_addresses
             if old_nets != new_nets:
-                lines += self._changes(f"net{version}", set(ipaddress.collapse_addresses(old_nets)),
-                                       set(ipaddress.collapse_addresses(new_nets)), str)
+                old_union = set(ipaddress.collapse_addresses(old_nets))
+                new_union = set(ipaddress.collapse_addresses(new_nets))
+                deletions[f"net{version}"], additions[f"net{version}"] = old_union - new_union, new_union - old_union
+        # Deletions first: a network leaving the union may be replaced by a larger one.
+        lines = [f"{verb} element {self.table} {name} {{ {', '.join(spelled(net) for net in sorted(elements))} }}"
+                 for verb, changes in (("delete", deletions), ("add", additions))
+                 for name, elements in changes.items() if elements]
         if lines:
             command(["nft", "-f", "-"], input="\n".join(lines) + "\n")
-
-    def _changes(self, set_name, old, new, shown):
-        # Deletions first: a network leaving the union may be replaced by a larger one.
-        lines = []
-        for verb, elements in (("delete", old - new), ("add", new - old)):
-            if elements:
-                lines.append(f"{verb} element {self.table} {set_name} "
-                             f"{{ {', '.join(str(shown(net)) for net in sorted(elements))} }}")
-        return lines
 
 
 class Ipset:
@@ -160,6 +255,7 @@ class Ipset:
     by one rule in INPUT that carries a comment naming the jail, so that it can always be found."""
 
     FAMILIES = ((4, "iptables", "inet"), (6, "ip6tables", "inet6"))
+    MAXELEM = 1048576
 
     def __init__(self, settings):
         self.settings = settings
@@ -167,6 +263,10 @@ class Ipset:
 
     def set_name(self, version):
         return f"qf2b{version}-{self.settings.jail}"
+
+    def new_set_name(self, version):
+        """Where the sets are built before they are swapped in: as long as set_name."""
+        return f"qf2n{version}-{self.settings.jail}"
 
     def _rule(self, version):
         rule = ["-p", self.settings.protocol]
@@ -177,32 +277,46 @@ class Ipset:
                  "-j", "REJECT" if self.settings.blocktype == "reject" else "DROP"]
         return rule
 
-    def _remove_rules(self):
-        for _, iptables, _ in self.FAMILIES:
-            listing = command([iptables, "-w", "-S", "INPUT"], check=False).stdout
-            for line in listing.splitlines():
-                rule = shlex.split(line)
-                if rule[:2] == ["-A", "INPUT"] and self.comment in rule:
-                    command([iptables, "-w", "-D", "INPUT", *rule[2:]], check=False)
+    def _our_rules(self, iptables):
+        listing = command([iptables, "-w", "-S", "INPUT"], check=False).stdout
+        rules = (shlex.split(line) for line in listing.splitlines())
+        return [rule[2:] for rule in rules if rule[:2] == ["-A", "INPUT"] and self.comment in rule]
 
-    def create(self):
-        self._remove_rules()
-        for version, _, _ in self.FAMILIES:
-            command(["ipset", "destroy", self.set_name(version)], check=False)
-        command(["ipset", "restore"], input="".join(
-            f"create {self.set_name(version)} hash:net family {family} maxelem 1048576\n"
-            for version, _, family in self.FAMILIES))
+    def create(self, networks):
+        # Built aside and swapped in: the rules match the old sets until the new ones, bans
+        # included, take their names. ipset restore stops at a refused line, before the swap.
+        script = []
+        for version, _, family in self.FAMILIES:
+            new, current = self.new_set_name(version), self.set_name(version)
+            kind = f"hash:net family {family} maxelem {self.MAXELEM}"
+            script += [f"create {new} {kind} -exist", f"flush {new}"]
+            script += [f"add {new} {spelled(net)}" for net in sorted(networks, key=str) if net.version == version]
+            script += [f"create {current} {kind} -exist", f"swap {new} {current}", f"destroy {new}"]
+        try:
+            command(["ipset", "-exist", "restore"], input="\n".join(script) + "\n")
+        except FirewallError:
+            for version, _, _ in self.FAMILIES:
+                command(["ipset", "destroy", self.new_set_name(version)], check=False)
+            raise
+        # The new rules go in before the old ones leave (an identical old one may take the new
+        # one's place, to the same effect): the sets are matched throughout.
         for version, iptables, _ in self.FAMILIES:
+            old_rules = self._our_rules(iptables)
             command([iptables, "-w", "-I", "INPUT", *self._rule(version)])
+            for rule in old_rules:
+                command([iptables, "-w", "-D", "INPUT", *rule], check=False)
 
     def remove(self):
-        self._remove_rules()
+        for _, iptables, _ in self.FAMILIES:
+            for rule in self._our_rules(iptables):
+                command([iptables, "-w", "-D", "INPUT", *rule], check=False)
         for version, _, _ in self.FAMILIES:
-            command(["ipset", "destroy", self.set_name(version)], check=False)
+            for name in (self.set_name(version), self.new_set_name(version)):
+                command(["ipset", "destroy", name], check=False)
 
     def update(self, before, after):
-        lines = [f"del {self.set_name(net.version)} {net}" for net in sorted(before - after, key=str)]
-        lines += [f"add {self.set_name(net.version)} {net}" for net in sorted(after - before, key=str)]
+        lines = [f"del {self.set_name(net.version)} {spelled(net)}" for net in sorted(before - after, key=str)]
+        lines += [f"add {self.set_name(net.version)} {spelled(net)}" for net in sorted(after - before, key=str)]
         if lines:
             command(["ipset", "restore", "-exist"], input="\n".join(lines) + "\n")
 
@@ -219,23 +333,34 @@ class Action(ActionBase):
         self._settings = Settings(jail.name, **options)
         self._firewall = FIREWALLS[self._settings.firewall](self._settings)
         self._banned = set()        # networks fail2ban holds banned in this jail
-        self._applied = set()       # networks present in the firewall
+        self._refused = set()       # banned networks the firewall refused, kept out of batches
+        self._applied = set()       # networks last written to the firewall
+        self._rebuild = True        # whether the firewall may differ from _applied: rebuild it whole
         self._changed = threading.Condition()
         self._pending = False
         self._stopping = False
         self._writing = threading.Lock()
         self._writer = None
+        self._last_failure = None
 
     # --- fail2ban's calls -------------------------------------------------------------------
 
     def start(self):
-        with self._writing:
-            self._firewall.create()
-            self._applied = set()
-        self._stopping = False
-        self._writer = threading.Thread(target=self._write_changes, name=f"f2b/set.{self._jail.name}", daemon=True)
-        self._writer.start()
-        self._wake()
+        with self._changed:
+            self._stopping = False
+        try:
+            with self._writing:
+                self._rebuild = True
+                wanted = self._wanted()
+                self._firewall.create(wanted)
+                self._applied, self._rebuild = wanted, False
+        finally:
+            # Started even when the firewall cannot be set up yet: it keeps trying, bans included.
+            if not (self._writer and self._writer.is_alive()):
+                self._writer = threading.Thread(target=self._write_changes, name=f"f2b/set.{self._jail.name}",
+                                                daemon=True)
+                self._writer.start()
+            self._wake()
 
     def stop(self):
         with self._changed:
@@ -244,26 +369,33 @@ class Action(ActionBase):
         if self._writer:
             self._writer.join(COMMAND_TIMEOUT)
         with self._writing:
+            self._applied, self._rebuild = set(), True
             self._firewall.remove()
-            self._applied = set()
 
     def ban(self, aInfo):
         network = self._network(aInfo)
+        if network is None:
+            return
         with self._changed:
             self._banned.add(network)
         self._wake()
 
     def unban(self, aInfo):
-        network = self._network(aInfo)
+        network = self._network(aInfo, quiet=True)
+        if network is None:
+            return
         with self._changed:
             self._banned.discard(network)
+            self._refused.discard(network)
         self._wake()
 
     def flush(self):
         """Every ban lifted at once (fail2ban-client unban --all, and at stop): one batch."""
         with self._changed:
             self._banned.clear()
-        self._bring_up_to_date()
+            self._refused.clear()
+        if not self._bring_up_to_date():
+            self._wake()
         return True
 
     def clearAllParams(self):
@@ -272,25 +404,45 @@ class Action(ActionBase):
         pass
 
     def reload(self, **options):
+        # Bad options raise here, before anything is touched: the jail keeps its firewall.
         settings = Settings(self._jail.name, **options)
         if settings.key() == self._settings.key():
             return
+        firewall = FIREWALLS[settings.firewall](settings)
         with self._writing:
-            self._firewall.remove()
-            self._settings = settings
-            self._firewall = FIREWALLS[settings.firewall](settings)
-            self._firewall.create()
-            self._applied = set()
+            wanted = self._wanted()
+            try:
+                firewall.create(wanted)
+            except FirewallError:
+                # The old table or sets are in place still (or partly rebuilt, for ipset): the
+                # writer rebuilds them with the old options, and the next reload starts afresh.
+                self._rebuild = True
+                self._wake()
+                raise
+            if settings.firewall != self._settings.firewall:
+                try:
+                    self._firewall.remove()
+                except FirewallError as error:
+                    self._logSys.error("[%s] removing the %s sets after the reload failed: %s",
+                                       self._jail.name, self._settings.firewall, error)
+            self._settings, self._firewall = settings, firewall
+            self._applied, self._rebuild = wanted, False
         self._wake()
 
     # --- the writer ---------------------------------------------------------------------------
 
-    @staticmethod
-    def _network(aInfo):
+    def _network(self, aInfo, quiet=False):
         try:
-            return ipaddress.ip_network(str(aInfo["ip"]), strict=False)
-        except ValueError:
-            raise ValueError(f"qmail-f2b-set bans IP addresses and networks only, not {aInfo['ip']!r}") from None
+            return banned_network(str(aInfo["ip"]))
+        except ValueError as error:
+            # Nothing unspelled reaches a batch: the firewall would refuse the whole of it.
+            (self._logSys.debug if quiet else self._logSys.error)("[%s] %s; left out of the firewall",
+                                                                  self._jail.name, error)
+            return None
+
+    def _wanted(self):
+        with self._changed:
+            return self._banned - self._refused
 
     def _wake(self):
         with self._changed:
@@ -298,31 +450,94 @@ class Action(ActionBase):
             self._changed.notify()
 
     def _write_changes(self):
+        retry_in = 0
         while True:
-            with self._changed:
-                while not (self._pending or self._stopping):
-                    self._changed.wait()
-                if self._stopping:
-                    return
-                self._pending = False
-            self._bring_up_to_date()
+            try:
+                with self._changed:
+                    if retry_in:
+                        # Bans arriving meanwhile join the retry rather than hasten it.
+                        deadline = time.monotonic() + retry_in
+                        while not self._stopping and time.monotonic() < deadline:
+                            self._changed.wait(deadline - time.monotonic())
+                    else:
+                        while not (self._pending or self._stopping):
+                            self._changed.wait()
+                    if self._stopping:
+                        return
+                    self._pending = False
+                done = self._bring_up_to_date()
+            except Exception as error:
+                # The thread must outlive anything: without it no ban of this jail would reach
+                # the firewall until a restart.
+                self._logSys.exception("[%s] the firewall sets' writer failed: %s", self._jail.name, error)
+                done = False
+            retry_in = 0 if done else min(max(retry_in * 2, FIRST_RETRY), LAST_RETRY)
 
     def _bring_up_to_date(self):
+        """Whether the firewall now holds every ban (but those it refused); False: try again later."""
         with self._writing:
-            with self._changed:
-                wanted = set(self._banned)
-            if wanted == self._applied:
-                return
+            wanted = self._wanted()
+            if wanted == self._applied and not self._rebuild:
+                return True
+            try:
+                self._apply(wanted)
+            except Exception as error:
+                self._rebuild = True
+                message = f"updating the firewall sets failed: {error}"
+                # Logged once for as long as it lasts, not at every retry.
+                if message != self._last_failure:
+                    self._logSys.error("[%s] %s; trying again", self._jail.name, message)
+                    self._last_failure = message
+                return False
+            if self._last_failure:
+                self._logSys.info("[%s] the firewall sets are up to date again", self._jail.name)
+                self._last_failure = None
+            return not self._rebuild
+
+    def _apply(self, wanted):
+        if not self._rebuild:
             try:
                 self._firewall.update(self._applied, wanted)
-            except FirewallError as error:
-                self._logSys.error("[%s] updating the firewall sets failed: %s; re-creating them",
-                                   self._jail.name, error)
-                try:
-                    self._firewall.create()
-                    self._applied = set()
-                    self._firewall.update(set(), wanted)
-                except FirewallError as again:
-                    self._logSys.error("[%s] re-creating the firewall sets failed too: %s", self._jail.name, again)
-                    return
-            self._applied = wanted
+                self._applied = wanted
+                return
+            except Refused as error:
+                self._logSys.warning("[%s] the firewall refused a batch (%s); rebuilding its sets",
+                                     self._jail.name, error)
+                self._rebuild = True
+        try:
+            self._firewall.create(wanted)
+            self._applied, self._rebuild = wanted, False
+            return
+        except Refused as error:
+            self._logSys.warning("[%s] the firewall refused the rebuilt sets (%s); looking for the bans it"
+                                 " refuses", self._jail.name, error)
+        # The bans written before were taken: rebuilt with them alone, a refusal here is not
+        # the bans' doing and waits for the next attempt. Then the rest goes in by halves.
+        base = self._applied & wanted
+        self._firewall.create(base)
+        self._applied, self._rebuild = base, False
+        self._add_isolating(sorted(wanted - base, key=str), [ISOLATION_BATCHES])
+
+    def _add_isolating(self, networks, budget):
+        if not networks:
+            return
+        if budget[0] <= 0:
+            # Left for the next attempt; an ipset batch cut short may have left some of them in.
+            self._rebuild = True
+            return
+        budget[0] -= 1
+        try:
+            self._firewall.update(self._applied, self._applied | set(networks))
+            self._applied = self._applied | set(networks)
+            return
+        except Refused as error:
+            if len(networks) == 1:
+                with self._changed:
+                    if networks[0] in self._banned:
+                        self._refused.add(networks[0])
+                self._logSys.error("[%s] the firewall refuses %s (%s); it stays out until unbanned",
+                                   self._jail.name, spelled(networks[0]), error)
+                return
+        half = len(networks) // 2
+        self._add_isolating(networks[:half], budget)
+        self._add_isolating(networks[half:], budget)
