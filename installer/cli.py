@@ -2,6 +2,7 @@
 
 import argparse
 import logging
+import re
 import sys
 
 from installer.errors import InstallerError
@@ -33,7 +34,8 @@ def install_arguments(parser):
 
 
 def line_count(text):
-    if not text.isdigit():
+    # ASCII digits only: isdigit() takes "²", which int() refuses.
+    if not re.fullmatch(r"[0-9]+", text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of lines")
     return int(text)
 

@@ -351,7 +351,7 @@ def check_hidden_clients(failures):
 def _seconds(value):
     """Seconds of a fail2ban time; -1 (or any negative) means for ever; None when unreadable."""
     text = str(value).strip()
-    if re.fullmatch(r"-\d+", text):
+    if re.fullmatch(r"-[0-9]+", text):
         return -1
     return siteconf.seconds(text)
 

@@ -1,6 +1,7 @@
 """./install: from a release tarball to a configured fail2ban that starts at boot, in eight steps."""
 
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -74,7 +75,7 @@ def group_id(root, name):
     if group_file.is_file():
         for line in group_file.read_text().splitlines():
             fields = line.split(":")
-            if fields[0] == name and len(fields) > 2 and fields[2].isdigit():
+            if fields[0] == name and len(fields) > 2 and re.fullmatch(r"[0-9]+", fields[2]):
                 return int(fields[2])
     return 0
 

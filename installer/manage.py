@@ -6,6 +6,7 @@ InstallerError with one line, before anything is changed.
 
 import json
 import os
+import re
 from pathlib import Path
 
 from installer import addresses, logtail
@@ -23,7 +24,7 @@ def _print_json(data):
 
 def _count(status, key):
     value = status.get(key, "0")
-    return int(value) if value.isdigit() else 0
+    return int(value) if re.fullmatch(r"[0-9]+", value) else 0
 
 
 def bans(client, as_json=False):

@@ -87,7 +87,8 @@ def _items(value):
     return [item.strip() for item in items if item.strip()]
 
 
-_LOCAL_PART = r"[A-Za-z0-9._+-]{1,64}"
+# No leading "-": sendmail would read the address as an option.
+_LOCAL_PART = r"[A-Za-z0-9._+][A-Za-z0-9._+-]{0,63}"
 _HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _EMAIL = re.compile(rf"{_LOCAL_PART}@{_HOST_LABEL}(?:\.{_HOST_LABEL})*")
 
@@ -110,9 +111,13 @@ def addresses(value):
     return tuple(items)
 
 
+# ASCII digits only: str.isdigit() and \d take digits fail2ban cannot read (², ١), and int() refuses some.
+_NUMBER = re.compile(r"[0-9]+")
+
+
 def retries(value):
     text = _single(value)
-    if not text.isdigit() or int(text) < 1:
+    if not _NUMBER.fullmatch(text) or int(text) < 1:
         raise Invalid(f"must be a whole number of at least 1, not {text!r}")
     return int(text)
 
@@ -127,7 +132,7 @@ _UNIT_SECONDS = {
     "mo": 2629800, "mon": 2629800, "month": 2629800, "months": 2629800,
     "y": 31557600, "year": 31557600, "years": 31557600,
 }
-_TIME_PART = re.compile(r"\s*(\d+)\s*([a-z]*)")
+_TIME_PART = re.compile(r"\s*([0-9]+)\s*([a-z]*)", re.ASCII)
 
 
 def seconds(text):
@@ -187,7 +192,7 @@ def ports(value):
         raise Invalid("must list port numbers, or say all")
     numbers = []
     for item in items:
-        if not item.isdigit() or not 1 <= int(item) <= 65535:
+        if not _NUMBER.fullmatch(item) or not 1 <= int(item) <= 65535:
             raise Invalid(f"{item!r} is not a port number from 1 to 65535 (or all)")
         if int(item) in numbers:
             raise Invalid(f"port {item} is listed twice")
