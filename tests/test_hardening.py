@@ -1,10 +1,15 @@
 """Hostile or odd input that once slipped past a check: each case is one clear error line, no traceback,
 and nothing changed."""
 
+import hashlib
+import json
+
 import pytest
 
 from installer import cli, install, siteconf
 from installer.errors import InstallerError
+from tests.conftest import run_install, sha256_of, stage_install
+from tests.treestate import tree_state
 
 
 # ---- site.conf: ASCII digits only, and no address sendmail would read as an option -------------
@@ -58,3 +63,117 @@ def test_a_group_id_that_is_not_ascii_digits_counts_as_root(tmp_path):
     (tmp_path / "etc").mkdir()
     (tmp_path / "etc/group").write_text("adm:x:\u00b2:\nmail:x:\u0661\u0662:\nwheel:x:10:\n")
     assert [install.group_id(tmp_path, name) for name in ("adm", "mail", "wheel")] == [0, 0, 10]
+
+
+# ---- the manifest: every path it names stays under the root, and its shape is checked ---------------
+
+MANIFEST = "var/lib/qmail-fail2ban/manifest"
+VICTIM_TEXT = b"not the installer's\n"
+
+
+@pytest.fixture
+def staged_root(tmp_path, fixture_tarball):
+    """A staged install, and a file and an empty folder beside it that a damaged manifest could name."""
+    stage_install(tmp_path / "root", fixture_tarball)
+    outside = tmp_path / "outside"
+    (outside / "empty").mkdir(parents=True)
+    (outside / "victim").write_bytes(VICTIM_TEXT)
+    (outside / "empty-log").write_bytes(b"")
+    return tmp_path / "root"
+
+
+def damage_manifest(root, change):
+    path = root / MANIFEST
+    manifest = json.loads(path.read_text())
+    path.write_text(json.dumps(change(manifest)))
+
+
+def naming(key, relative):
+    """A change that adds relative to the manifest's key, as uninstall would find it there."""
+    def change(manifest):
+        if key == "files":
+            manifest["files"][relative] = {"sha256": hashlib.sha256(VICTIM_TEXT).hexdigest(), "mode": "0o644"}
+        elif key == "links":
+            manifest["links"][relative] = "anything"
+        elif key == "hooks":
+            manifest["hooks"][relative] = ["whatever"]
+        else:
+            manifest[key].append(relative)
+        return manifest
+    return change
+
+
+def replacing(key, value):
+    def change(manifest):
+        manifest[key] = value
+        return manifest
+    return change
+
+
+def without_sha256(manifest):
+    record = next(iter(manifest["files"].values()))
+    del record["sha256"]
+    return manifest
+
+
+OUTSIDE_PATHS = {
+    "a file up and out": ("files", "../outside/victim"),
+    "a file by absolute path": ("files", "{outside}/victim"),
+    "a file through a link on disk": ("files", "escape/victim"),
+    "a log up and out": ("logs", "../outside/empty-log"),
+    "a log by absolute path": ("logs", "{outside}/empty-log"),
+    "a folder up and out": ("dirs", "../outside/empty"),
+    "a folder through a link on disk": ("dirs", "escape/empty"),
+    "a link up and out": ("links", "../outside/victim"),
+    "a hook file by absolute path": ("hooks", "{outside}/victim"),
+    "a created file up and out": ("created", "../outside/victim"),
+    "the root itself": ("dirs", "."),
+}
+
+WRONG_SHAPES = {
+    "a list": lambda manifest: [manifest],
+    "files that is a list": replacing("files", ["etc/fail2ban/jail.local"]),
+    "a file record without sha256": without_sha256,
+    "dirs that is a string": replacing("dirs", "etc"),
+    "hooks that name no lines": replacing("hooks", {"etc/rc.d/rc.local": "line"}),
+    "release that is a string": replacing("release", "1.0.2"),
+}
+
+
+def assert_damaged(result, tree, before, outside, outside_before):
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode != 0
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("install: error: ") and "is damaged" in lines[0] and "move it aside" in lines[0]
+    assert tree_state(tree) == before
+    assert tree_state(outside) == outside_before
+
+
+@pytest.mark.parametrize("case", [*OUTSIDE_PATHS, *WRONG_SHAPES])
+def test_uninstall_refuses_a_damaged_manifest(staged_root, case):
+    outside = staged_root.parent / "outside"
+    (staged_root / "escape").symlink_to(outside)
+    if case in OUTSIDE_PATHS:
+        key, relative = OUTSIDE_PATHS[case]
+        damage_manifest(staged_root, naming(key, relative.format(outside=outside)))
+    else:
+        damage_manifest(staged_root, WRONG_SHAPES[case])
+    before, outside_before = tree_state(staged_root), tree_state(outside)
+    result = run_install("--uninstall", "--root", staged_root)
+    assert_damaged(result, staged_root, before, outside, outside_before)
+
+
+def test_a_rerun_refuses_a_manifest_naming_a_file_outside_the_root(staged_root, fixture_tarball):
+    outside = staged_root.parent / "outside"
+    damage_manifest(staged_root, naming("files", "../outside/victim"))
+    before, outside_before = tree_state(staged_root), tree_state(outside)
+    result = run_install("--root", staged_root, "--tarball", fixture_tarball, "--sha256", sha256_of(fixture_tarball),
+                         "--yes", "--quiet")
+    assert_damaged(result, staged_root, before, outside, outside_before)
+
+
+def test_uninstall_still_removes_an_undamaged_install(staged_root):
+    result = run_install("--uninstall", "--root", staged_root, "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert not (staged_root / MANIFEST).exists()
+    assert (staged_root.parent / "outside/victim").read_bytes() == VICTIM_TEXT
