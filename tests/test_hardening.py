@@ -3,12 +3,16 @@ and nothing changed."""
 
 import hashlib
 import json
+import os
+import tarfile
 
 import pytest
 
 from installer import cli, install, siteconf
 from installer.errors import InstallerError
 from tests.conftest import run_install, sha256_of, stage_install
+from tests.fixture.variants import read_members, write_tarball
+from tests.test_bad_input import TOP, assert_refused, hostile
 from tests.treestate import tree_state
 
 
@@ -177,3 +181,56 @@ def test_uninstall_still_removes_an_undamaged_install(staged_root):
     assert result.returncode == 0, result.stderr
     assert not (staged_root / MANIFEST).exists()
     assert (staged_root.parent / "outside/victim").read_bytes() == VICTIM_TEXT
+
+
+# ---- release tarballs: no write outside the release, whatever the links ------------------------------
+
+# Each link is harmless when made: u does not exist yet, so z reads as TOP/planted. Once u -> . exists,
+# z leads four folders up from the release: out of the unpacking folder into the test's own folder.
+CHAIN = [dict(name=f"{TOP}/z", type=tarfile.SYMTYPE, linkname="u/u/u/u/../../../../planted"),
+         dict(name=f"{TOP}/u", type=tarfile.SYMTYPE, linkname=".")]
+CHAIN_TO_A_FOLDER = [dict(CHAIN[0], linkname="u/u/u/u/../../../.."), CHAIN[1]]
+
+# (members added to the fixture, words in the error)
+HOSTILE_ARCHIVES = {
+    "a chain of links, then a file of the same name": (CHAIN + [dict(name=f"{TOP}/z", data=b"owned")],
+                                                        "given twice"),
+    "a chain of links, then a file under it": (CHAIN_TO_A_FOLDER + [dict(name=f"{TOP}/z/planted", data=b"owned")],
+                                               "under the link"),
+    "a chain of links left leading out": (CHAIN, "links outside the release"),
+    "a member named .": ([dict(name=".", data=b"owned")], "has no name"),
+    "a member named TOP/.": ([dict(name=f"{TOP}/.", data=b"owned")], "given twice"),
+    "a name given twice": ([dict(name=f"{TOP}/setup.py", data=b"owned")], "given twice"),
+    "a hard link to a link": ([dict(name=f"{TOP}/s", type=tarfile.SYMTYPE, linkname="setup.py"),
+                               dict(name=f"{TOP}/h", type=tarfile.LNKTYPE, linkname=f"{TOP}/s")], "hard link"),
+    "a hard link to a later file": ([dict(name=f"{TOP}/h", type=tarfile.LNKTYPE, linkname=f"{TOP}/later"),
+                                     dict(name=f"{TOP}/later", data=b"x")], "hard link"),
+}
+
+
+def install_hostile(tmp_path, archive):
+    """./install from archive into tmp_path/root, unpacking under tmp_path/work; (result, tmp_path before)."""
+    root, work = tmp_path / "root", tmp_path / "work"
+    (root / "etc/rc.d").mkdir(parents=True)
+    (root / "etc/rc.d/rc.local").write_text("#!/bin/sh\n/usr/sbin/ntpd\n")
+    work.mkdir()
+    before = tree_state(tmp_path)
+    result = run_install("--root", root, "--tarball", archive, "--sha256", sha256_of(archive), "--yes",
+                         env=dict(os.environ, TMPDIR=str(work)))
+    return result, before
+
+
+@pytest.mark.parametrize("case", HOSTILE_ARCHIVES)
+def test_a_hostile_archive_writes_nothing_anywhere(fixture_tarball, tmp_path, case):
+    members, complaint = HOSTILE_ARCHIVES[case]
+    archive = hostile(fixture_tarball, tmp_path, *members)
+    result, before = install_hostile(tmp_path, archive)
+    assert_refused(result, tmp_path, before, complaint)
+    assert not (tmp_path / "planted").exists()
+
+
+def test_a_nameless_first_member_is_one_line(fixture_tarball, tmp_path):
+    archive = write_tarball(tmp_path / f"{TOP}.tar.gz",
+                            [(tarfile.TarInfo("."), b"owned"), *read_members(fixture_tarball)])
+    result, before = install_hostile(tmp_path, archive)
+    assert_refused(result, tmp_path, before, "has no name")
