@@ -4,16 +4,18 @@ and nothing changed."""
 import hashlib
 import json
 import os
+import stat
 import tarfile
 
 import pytest
 
-from installer import cli, install, siteconf
+from installer import cli, install, place, siteconf
 from installer.errors import InstallerError
+from installer.place import Transaction
 from tests.conftest import run_install, sha256_of, stage_install
 from tests.fixture.variants import read_members, write_tarball
 from tests.test_bad_input import TOP, assert_refused, hostile
-from tests.treestate import tree_state
+from tests.treestate import entry_state, tree_state
 
 
 # ---- site.conf: ASCII digits only, and no address sendmail would read as an option -------------
@@ -234,3 +236,75 @@ def test_a_nameless_first_member_is_one_line(fixture_tarball, tmp_path):
                             [(tarfile.TarInfo("."), b"owned"), *read_members(fixture_tarball)])
     result, before = install_hostile(tmp_path, archive)
     assert_refused(result, tmp_path, before, "has no name")
+
+
+# ---- files placed in a folder another user owns (Roundcube's logs folder, the web server's) -----------
+
+LOGS = "var/www/htdocs/roundcube/logs"
+NOBODY = 65534
+
+
+@pytest.fixture
+def victim(tmp_path):
+    path = tmp_path / "victim"
+    path.write_text("root's secret\n")
+    path.chmod(0o600)
+    return path
+
+
+def the_owner_swaps_names_for_links(monkeypatch, folder, victim):
+    """Whenever root creates a temporary name in folder or removes a name there, the folder's owner puts a link
+    to victim in its place at once: the worst moment the real race can offer, every time."""
+    real_mkstemp, real_unlink = place.tempfile.mkstemp, os.unlink
+
+    def swap(name):
+        if os.path.lexists(name):
+            real_unlink(name)
+        os.symlink(victim, name)
+
+    def mkstemp(*args, **kwargs):
+        descriptor, name = real_mkstemp(*args, **kwargs)
+        if os.path.dirname(name) == str(folder):
+            swap(name)
+        return descriptor, name
+
+    def unlink(name, *args, **kwargs):
+        real_unlink(name, *args, **kwargs)
+        if os.path.dirname(name) == str(folder) and not os.path.basename(name).startswith(".qf2b-"):
+            swap(name)
+
+    monkeypatch.setattr(place.tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(os, "unlink", unlink)
+
+
+def foreign_logs_folder(tmp_path):
+    root = tmp_path / "root"
+    (root / LOGS).mkdir(parents=True)
+    os.chown(root / LOGS, NOBODY, NOBODY)
+    return root
+
+
+def test_an_empty_log_never_sets_mode_or_owner_through_a_name(tmp_path, victim, monkeypatch):
+    root = foreign_logs_folder(tmp_path)
+    victim_before = entry_state(victim)
+    transaction = Transaction(root, as_root=os.geteuid() == 0)
+    the_owner_swaps_names_for_links(monkeypatch, root / LOGS, victim)
+    transaction.write(f"{LOGS}/userlogins", b"", 0o640, NOBODY, NOBODY)
+    monkeypatch.undo()
+    transaction.close()
+    assert entry_state(victim) == victim_before
+    assert stat.S_IMODE(victim.stat().st_mode) == 0o600
+
+
+def test_rollback_never_writes_or_sets_mode_through_a_name(tmp_path, victim, monkeypatch):
+    root = foreign_logs_folder(tmp_path)
+    log = root / LOGS / "userlogins"
+    log.write_text("a login\n")
+    os.chown(log, NOBODY, NOBODY)
+    victim_before = entry_state(victim)
+    transaction = Transaction(root, as_root=os.geteuid() == 0)
+    transaction.write(f"{LOGS}/userlogins", b"", 0o640, NOBODY, NOBODY)
+    the_owner_swaps_names_for_links(monkeypatch, root / LOGS, victim)
+    transaction.rollback()
+    monkeypatch.undo()
+    assert entry_state(victim) == victim_before
