@@ -86,7 +86,7 @@ def _path_problem(root, data):
         if relative.startswith("/") or ".." in parts or not relative.strip("/.") or "\0" in relative:
             return f"{relative!r} is not a path inside the root"
         folder = os.path.realpath(os.path.join(real_root, os.path.dirname(relative)))
-        if folder != real_root and not folder.startswith(real_root + os.sep):
+        if os.path.commonpath([real_root, folder]) != real_root:
             return f"{relative!r} leads through a link to {folder}, outside the root"
     return None
 

@@ -9,7 +9,7 @@ import tarfile
 
 import pytest
 
-from installer import cli, install, place, siteconf
+from installer import cli, install, manifest as manifest_file, place, siteconf
 from installer.errors import InstallerError
 from installer.place import Transaction
 from tests.conftest import run_install, sha256_of, stage_install
@@ -308,3 +308,8 @@ def test_rollback_never_writes_or_sets_mode_through_a_name(tmp_path, victim, mon
     transaction.rollback()
     monkeypatch.undo()
     assert entry_state(victim) == victim_before
+
+
+def test_paths_under_the_root_of_a_live_host_are_inside_it():
+    recorded = {"files": {"etc/fail2ban/jail.local": {"sha256": "0" * 64, "mode": "0o644"}}, "dirs": ["etc/fail2ban"]}
+    assert manifest_file._path_problem("/", recorded) is None
