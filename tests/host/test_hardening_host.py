@@ -1,11 +1,38 @@
-"""Hostile conditions on a throwaway installed host: a folder's owner racing ./install for the names it
-creates there."""
+"""Hostile conditions on a throwaway installed host: a server that no longer runs, and a folder's owner
+racing ./install for the names it creates there."""
 
 import shlex
 import sys
+import time
 
 from tests.conftest import REPO, install_command, sha256_of
+from tests.host.test_rc import PIDFILE, RC, SOCKET, rc, server_pid, server_processes
 from tests.throwaway import Throwaway
+
+STOP_TIMEOUT = 2
+
+
+def test_stop_kills_a_server_that_does_not_stop(installed_host):
+    assert rc(installed_host, "start").returncode == 0
+    pid = server_pid(installed_host)
+    installed_host.run(f"kill -STOP {pid}", check=True)
+
+    started = time.monotonic()
+    result = rc(installed_host, "stop", env=f"FAIL2BAN_STOP_TIMEOUT={STOP_TIMEOUT}")
+    took = time.monotonic() - started
+
+    assert result.returncode == 0, result.stderr
+    assert took < STOP_TIMEOUT + 15
+    assert result.stderr.strip().splitlines() == [
+        f"rc.fail2ban: fail2ban-server {pid} did not stop within {STOP_TIMEOUT} seconds; killed it."]
+    assert server_processes(installed_host) == []
+    assert not installed_host.host.file(PIDFILE).exists
+    assert not installed_host.host.file(SOCKET).exists
+
+    assert rc(installed_host, "start").returncode == 0
+    assert "pong" in installed_host.run("fail2ban-client ping").stdout
+    assert rc(installed_host, "stop").returncode == 0
+
 
 ROUNDCUBE_LOGS = "/var/www/htdocs/roundcube/logs"
 VICTIM = "/etc/passwd"
