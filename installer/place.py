@@ -24,6 +24,10 @@ def target_state(path):
     return "other", None
 
 
+def _no_link(path, flags):
+    return os.open(path, flags | os.O_NOFOLLOW)
+
+
 class Transaction:
     """Every change to the root goes through here; rollback() restores the root as it was."""
 
@@ -47,8 +51,11 @@ class Transaction:
             self.undo.append(("link", path, os.readlink(path)))
         elif kind == "file":
             saved = self.backups / str(len(self.undo))
-            shutil.copy2(path, saved)
-            info = os.lstat(path)
+            # One descriptor that follows no link: the folder's owner may have swapped the name for a link
+            # to a file only root can read, which rollback would then copy into their folder.
+            with open(path, "rb", opener=_no_link) as stream:
+                info = os.fstat(stream.fileno())
+                saved.write_bytes(stream.read())
             self.undo.append(("file", path, (saved, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid,
                                              (info.st_atime_ns, info.st_mtime_ns))))
         elif kind == "dir":

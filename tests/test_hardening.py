@@ -313,3 +313,26 @@ def test_rollback_never_writes_or_sets_mode_through_a_name(tmp_path, victim, mon
 def test_paths_under_the_root_of_a_live_host_are_inside_it():
     recorded = {"files": {"etc/fail2ban/jail.local": {"sha256": "0" * 64, "mode": "0o644"}}, "dirs": ["etc/fail2ban"]}
     assert manifest_file._path_problem("/", recorded) is None
+
+
+def test_a_file_swapped_for_a_link_after_it_was_looked_at_is_never_copied_back(tmp_path, victim, monkeypatch):
+    root = foreign_logs_folder(tmp_path)
+    log = root / LOGS / "userlogins"
+    log.write_text("a login\n")
+    real_target_state = place.target_state
+
+    def the_owner_swaps_it_once_looked_at(path):
+        state = real_target_state(path)
+        if path == log and not log.is_symlink():
+            log.unlink()
+            log.symlink_to(victim)
+        return state
+
+    monkeypatch.setattr(place, "target_state", the_owner_swaps_it_once_looked_at)
+    transaction = Transaction(root, as_root=os.geteuid() == 0)
+    with pytest.raises(OSError):
+        transaction.write(f"{LOGS}/userlogins", b"", 0o640, NOBODY, NOBODY)
+    transaction.rollback()
+    for name in os.listdir(root / LOGS):
+        path = root / LOGS / name
+        assert path.is_symlink() or victim.read_bytes() not in path.read_bytes(), name
