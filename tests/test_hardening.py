@@ -1,5 +1,6 @@
-"""Hostile or odd input that once slipped past a check: each case is one clear error line, no traceback,
-and nothing changed."""
+"""What once got past the installer's checks: odd site.conf values, damaged manifests and hostile release
+tarballs (each one clear error line, no traceback, nothing changed), and the owner of a folder the installer
+writes in swapping names for links under it."""
 
 import hashlib
 import json
@@ -79,7 +80,7 @@ VICTIM_TEXT = b"not the installer's\n"
 
 @pytest.fixture
 def staged_root(tmp_path, fixture_tarball):
-    """A staged install, and a file and an empty folder beside it that a damaged manifest could name."""
+    """A staged install, and beside it a file, an empty log and an empty folder a damaged manifest could name."""
     stage_install(tmp_path / "root", fixture_tarball)
     outside = tmp_path / "outside"
     (outside / "empty").mkdir(parents=True)
