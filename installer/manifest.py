@@ -12,11 +12,14 @@ Stored as JSON at var/lib/qmail-fail2ban/manifest under the root:
 
 import json
 import os
+import re
 from pathlib import Path
 
 from installer.errors import InstallerError
 
 LOCATION = "var/lib/qmail-fail2ban/manifest"
+# As oct() writes a mode, and as a re-run reads it back with int(mode, 8).
+OCTAL_MODE = re.compile(r"0o[0-7]{1,4}")
 
 
 def empty():
@@ -55,7 +58,7 @@ def _shape_problem(data):
             return f"{key} is not a list of paths"
     for name, record in data.get("files", {}).items():
         if not (isinstance(record, dict) and isinstance(record.get("sha256"), str)
-                and isinstance(record.get("mode"), str)):
+                and isinstance(record.get("mode"), str) and OCTAL_MODE.fullmatch(record["mode"])):
             return f"the record of {name!r} has no sha256 and mode"
     for name, target in data.get("links", {}).items():
         if not isinstance(target, str):

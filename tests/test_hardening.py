@@ -123,6 +123,11 @@ def without_sha256(manifest):
     return manifest
 
 
+def with_a_mode_that_is_not_octal(manifest):
+    next(iter(manifest["files"].values()))["mode"] = "rw-r--r--"
+    return manifest
+
+
 OUTSIDE_PATHS = {
     "a file up and out": ("files", "../outside/victim"),
     "a file by absolute path": ("files", "{outside}/victim"),
@@ -141,6 +146,7 @@ WRONG_SHAPES = {
     "a list": lambda manifest: [manifest],
     "files that is a list": replacing("files", ["etc/fail2ban/jail.local"]),
     "a file record without sha256": without_sha256,
+    "a file record whose mode is not octal": with_a_mode_that_is_not_octal,
     "dirs that is a string": replacing("dirs", "etc"),
     "hooks that name no lines": replacing("hooks", {"etc/rc.d/rc.local": "line"}),
     "release that is a string": replacing("release", "1.0.2"),
