@@ -24,6 +24,10 @@ def target_state(path):
     return "other", None
 
 
+def _no_link(path, flags):
+    return os.open(path, flags | os.O_NOFOLLOW)
+
+
 class Transaction:
     """Every change to the root goes through here; rollback() restores the root as it was."""
 
@@ -47,9 +51,13 @@ class Transaction:
             self.undo.append(("link", path, os.readlink(path)))
         elif kind == "file":
             saved = self.backups / str(len(self.undo))
-            shutil.copy2(path, saved)
-            info = os.lstat(path)
-            self.undo.append(("file", path, (saved, info.st_uid, info.st_gid)))
+            # One descriptor that follows no link: the folder's owner may have swapped the name for a link
+            # to a file only root can read, which rollback would then copy into their folder.
+            with open(path, "rb", opener=_no_link) as stream:
+                info = os.fstat(stream.fileno())
+                saved.write_bytes(stream.read())
+            self.undo.append(("file", path, (saved, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid,
+                                             (info.st_atime_ns, info.st_mtime_ns))))
         elif kind == "dir":
             self.undo.append(("keepdir", path, None))
         # a device or socket is never replaced (callers check), so it needs no undo
@@ -63,9 +71,14 @@ class Transaction:
             path = path.parent
         for folder in reversed(missing):
             folder.mkdir(mode=mode)
-            os.chmod(folder, mode)
-            self._own(folder)
             self.undo.append(("rmdir", folder, None))
+            # Its parent may be writable by another user, who could swap the new name for a link:
+            # the mode and owner go through a descriptor of the folder itself.
+            descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            try:
+                self._set_mode_and_owner(descriptor, mode)
+            finally:
+                os.close(descriptor)
             if folder != self.root and self.root in folder.parents:
                 self.created_dirs.append(folder.relative_to(self.root).as_posix())
 
@@ -80,20 +93,33 @@ class Transaction:
         self._remember(path)
         if os.path.isdir(path) and not os.path.islink(path):
             raise IsADirectoryError(f"{path} is a folder")
+        self._put(path, data, mode, uid, gid)
+        self.changed.append(relative)
+
+    def _set_mode_and_owner(self, descriptor, mode, uid=0, gid=0):
+        # Owner first: a change of owner may clear mode bits.
+        if self.as_root:
+            os.fchown(descriptor, uid, gid)
+        os.fchmod(descriptor, mode)
+
+    def _put(self, path, data, mode, uid, gid, times=None):
+        """Replace path with a new file holding data. The folder may be writable by others (Roundcube's logs
+        folder belongs to the web server), who can swap the temporary name for a link at any moment: so the
+        name is only ever replaced, and the mode and owner are set through the descriptor, never the name."""
         descriptor, temporary = tempfile.mkstemp(prefix=".qf2b-", dir=path.parent)
         try:
             with os.fdopen(descriptor, "wb") as stream:
                 stream.write(data)
                 stream.flush()
+                self._set_mode_and_owner(stream.fileno(), mode, uid, gid)
+                if times:
+                    os.utime(stream.fileno(), ns=times)
                 os.fsync(stream.fileno())
-            os.chmod(temporary, mode)
-            self._own(temporary, uid, gid)
             os.replace(temporary, path)
         except BaseException:
-            if os.path.exists(temporary):
+            if os.path.lexists(temporary):
                 os.unlink(temporary)
             raise
-        self.changed.append(relative)
 
     def symlink(self, relative, target):
         path = self.path(relative)
@@ -140,12 +166,8 @@ class Transaction:
                     os.unlink(path)
                 os.symlink(saved, path)
             elif action == "file":
-                backup, uid, gid = saved
-                if os.path.lexists(path):
-                    os.unlink(path)
-                shutil.copy2(backup, path)
-                if self.as_root:
-                    os.lchown(path, uid, gid)
+                backup, mode, uid, gid, times = saved
+                self._put(path, backup.read_bytes(), mode, uid, gid, times)
         self.undo.clear()
         self.close()
 

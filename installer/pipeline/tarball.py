@@ -83,6 +83,8 @@ def _member_problem(member, top):
     """Why a tar member must not be unpacked, or None."""
     name = member.name
     path = PurePosixPath(name)
+    if not path.parts:
+        return "has no name of its own"
     if path.is_absolute() or name.startswith("/"):
         return "has an absolute path"
     if ".." in path.parts:
@@ -111,6 +113,25 @@ def _member_problem(member, top):
     return None
 
 
+def _placement_problem(member, earlier, links):
+    """Why a member must not go where it says among the others (earlier: path -> member so far), or None.
+
+    Links that are each harmless can chain out of the release once later ones exist (z -> u/u/../..,
+    then u -> .), so nothing may be written under a link, and no name may be given twice.
+    """
+    path = PurePosixPath(member.name)
+    if path in earlier:
+        return "is given twice"
+    crossed = next((parent for parent in path.parents if parent in links), None)
+    if crossed:
+        return f"lies under the link {crossed}"
+    if member.islnk():
+        original = earlier.get(PurePosixPath(member.linkname))
+        if not original or not (original.isfile() or original.islnk()):
+            return f"is a hard link to {member.linkname}, which is no regular file before it"
+    return None
+
+
 def _open(tarball):
     try:
         return tarfile.open(tarball, "r:gz")
@@ -136,14 +157,18 @@ def unpack(tarball, into, project):
             raise InstallerError(f"{tarball} is truncated or corrupt ({error})") from None
         if not members:
             raise InstallerError(f"{tarball} is empty")
-        top = PurePosixPath(members[0].name).parts[0] if members[0].name else ""
+        first = PurePosixPath(members[0].name).parts
+        top = first[0] if first else ""
+        links = {PurePosixPath(member.name) for member in members if member.issym()}
+        earlier = {}
+        for member in members:
+            problem = _member_problem(member, top) or _placement_problem(member, earlier, links)
+            if problem:
+                raise InstallerError(f"refusing {tarball}: member {member.name!r} {problem}")
+            earlier[PurePosixPath(member.name)] = member
         if not top.startswith(f"{project}-"):
             raise InstallerError(f"{tarball} is not a {project} release: its top folder is {top!r}, "
                                  f"not {project}-X.Y.Z")
-        for member in members:
-            problem = _member_problem(member, top)
-            if problem:
-                raise InstallerError(f"refusing {tarball}: member {member.name!r} {problem}")
         try:
             _write_members(archive, members, Path(into))
         except (tarfile.TarError, OSError, EOFError, zlib.error) as error:
@@ -152,33 +177,38 @@ def unpack(tarball, into, project):
 
 
 def _write_members(archive, members, into):
-    """Write regular files, folders and in-release links; modes lose set-id bits, owners are ours."""
+    """Write regular files, folders and in-release links; modes lose set-id bits, owners are ours.
+
+    The checks keep every member out from under a link, and each file is created new without following
+    a link, so no write leaves the release; where the links lead is judged once all of them exist.
+    """
     release = os.path.realpath(into / PurePosixPath(members[0].name).parts[0])
     for member in members:
         target = into / member.name
-        # Links checked one by one can still chain out of the release; the real path tells.
-        real = os.path.realpath(target.parent)
-        if len(PurePosixPath(member.name).parts) > 1 and real != release and not real.startswith(release + os.sep):
-            raise InstallerError(f"refusing the archive: member {member.name!r} would be written through a link")
         if member.isdir():
             target.mkdir(parents=True, exist_ok=True)
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         if member.issym():
             os.symlink(member.linkname, target)
-            real = os.path.realpath(target)
+            continue
+        descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        # A hard link is read from the archive, which holds its original's data.
+        with os.fdopen(descriptor, "wb") as out, archive.extractfile(member) as data:
+            shutil.copyfileobj(data, out)
+            os.fchmod(out.fileno(), 0o755 if member.mode & stat.S_IXUSR else 0o644)
+    for member in members:
+        if member.issym():
+            real = os.path.realpath(into / member.name)
             if real != release and not real.startswith(release + os.sep):
                 raise InstallerError(f"refusing the archive: member {member.name!r} links outside the release")
-            continue
-        if member.islnk():
-            shutil.copyfile(into / member.linkname, target)
-        else:
-            with archive.extractfile(member) as data, open(target, "wb") as out:
-                shutil.copyfileobj(data, out)
-        os.chmod(target, 0o755 if member.mode & stat.S_IXUSR else 0o644)
     for member in members:
         if member.isdir():
-            os.chmod(into / member.name, 0o755)
+            descriptor = os.open(into / member.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            try:
+                os.fchmod(descriptor, 0o755)
+            finally:
+                os.close(descriptor)
 
 
 def stated_version(tarball, top, project, module, variable):

@@ -11,11 +11,15 @@ Stored as JSON at paths.MANIFEST under the root:
 """
 
 import json
+import os
+import re
 
 from installer.shared.errors import InstallerError
 from installer.shared.paths import MANIFEST, relative, under
 
 LOCATION = relative(MANIFEST)
+# As oct() writes a mode, and as a re-run reads it back with int(mode, 8).
+OCTAL_MODE = re.compile(r"0o[0-7]{1,4}")
 
 
 def empty():
@@ -30,9 +34,64 @@ def load(root):
         data = json.loads(path.read_text())
     except (OSError, ValueError) as error:
         raise InstallerError(f"{path} is unreadable ({error}): move it aside to start afresh") from None
+    problem = _shape_problem(data) or _path_problem(root, data)
+    if problem:
+        raise InstallerError(f"{path} is damaged ({problem}): move it aside to start afresh")
     manifest = empty()
     manifest.update(data)
     return manifest
+
+
+def _is_text_list(value):
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _shape_problem(data):
+    """What is of the wrong shape in a manifest, or None: uninstall trusts every value's type."""
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    for key in ("files", "links", "hooks", "release"):
+        if not isinstance(data.get(key, {}), dict):
+            return f"{key} is not an object"
+    for key in ("dirs", "logs", "created"):
+        if not _is_text_list(data.get(key, [])):
+            return f"{key} is not a list of paths"
+    for name, record in data.get("files", {}).items():
+        if not (isinstance(record, dict) and isinstance(record.get("sha256"), str)
+                and isinstance(record.get("mode"), str) and OCTAL_MODE.fullmatch(record["mode"])):
+            return f"the record of {name!r} has no sha256 and mode"
+    for name, target in data.get("links", {}).items():
+        if not isinstance(target, str):
+            return f"the link {name!r} has no target"
+    for name, lines in data.get("hooks", {}).items():
+        if not _is_text_list(lines):
+            return f"the hook lines of {name!r} are not a list of lines"
+    pyinotify = data.get("release", {}).get("pyinotify")
+    if pyinotify is not None and not (isinstance(pyinotify, dict) and _is_text_list(pyinotify.get("files"))):
+        return "release.pyinotify has no list of files"
+    return None
+
+
+def recorded_paths(data):
+    """Every path a manifest of the right shape names: the ones uninstall and a re-run remove or rewrite."""
+    paths = [*data.get("files", {}), *data.get("links", {}), *data.get("hooks", {})]
+    paths += data.get("dirs", []) + data.get("logs", []) + data.get("created", [])
+    paths += (data.get("release", {}).get("pyinotify") or {}).get("files", [])
+    return paths
+
+
+def _path_problem(root, data):
+    """The first recorded path that could reach outside the root, or None. Each names the entry itself, which
+    is removed or replaced, never followed: so its folder is resolved through the links on disk, not its name."""
+    real_root = os.path.realpath(root)
+    for recorded in recorded_paths(data):
+        parts = recorded.split("/")
+        if recorded.startswith("/") or ".." in parts or not recorded.strip("/.") or "\0" in recorded:
+            return f"{recorded!r} is not a path inside the root"
+        folder = os.path.realpath(os.path.join(real_root, os.path.dirname(recorded)))
+        if os.path.commonpath([real_root, folder]) != real_root:
+            return f"{recorded!r} leads through a link to {folder}, outside the root"
+    return None
 
 
 def dump(manifest):

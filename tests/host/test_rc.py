@@ -235,13 +235,8 @@ def test_a_server_that_does_not_answer(installed_host, jails):
             assert result.returncode == 1, verb
             assert f"fail2ban-server {pid} is running but does not answer" in result.stderr
         assert server_processes(installed_host) == [str(pid)]
-
-        result = rc(installed_host, "stop", env="FAIL2BAN_STOP_TIMEOUT=1")
-        assert result.returncode == 1
-        assert "did not stop within 1 seconds" in result.stderr
     finally:
         installed_host.run(f"kill -CONT {pid}", check=True)
-    # The SIGTERM sent while it was stopped ends it now; stop waits for that.
     assert rc(installed_host, "stop").returncode == 0
     assert server_processes(installed_host) == []
     assert rc(installed_host, "start").returncode == 0
