@@ -111,7 +111,7 @@ def test_a_jail_whose_log_folder_is_missing_is_rendered_off_and_fail2ban_still_s
     roundcube = jail_local[jail_local.index("[roundcube]"):].split("\n\n")[0]
     assert "enabled = false" in roundcube
     assert "/var/www/htdocs/roundcube/logs does not exist" in jail_local
-    to_create = render.logs_to_create(DEFAULTS, root)
+    to_create = render.missing_jail_logs(DEFAULTS, root)
     assert "/var/log/maillog" not in to_create          # already there
     assert DEFAULTS.jail("roundcube").logpath not in to_create
     assert "/var/log/qmail/smtpd/current" in to_create

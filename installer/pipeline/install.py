@@ -99,14 +99,14 @@ class InstallRun:
                 self.settings = settings.defaults()
             self.site_text = text.to_text(self.settings).encode()
 
-    def logs_to_create(self):
+    def empty_logs_to_create(self):
         """(path, uid, gid) of the empty logs to create where their folder exists: fail2ban's own for root
         and the adm group (which logrotate keeps), and each jail's owned like its folder, since the
         service that writes it (qmailadmin, Roundcube) often runs as that folder's owner."""
         from installer.siteconf import render
         fail2ban_log = paths.relative(paths.FAIL2BAN_LOG)
         logs = [(fail2ban_log, 0, group_id(self.root, "adm"))] if (self.root / fail2ban_log).parent.is_dir() else []
-        for log in render.logs_to_create(self.settings, self.root):
+        for log in render.missing_jail_logs(self.settings, self.root):
             folder = paths.under(self.root, log).parent.stat()
             logs.append((paths.relative(log), folder.st_uid, folder.st_gid))
         return logs
@@ -184,7 +184,7 @@ class InstallRun:
         with self.progress.step("Placing files"):
             apply.apply(actions, transaction, old, manifest, self.outcome)
             apply.remove_stale(old, manifest, transaction, self.outcome, [entry for _, entry in actions])
-            for relative, uid, gid in self.logs_to_create():
+            for relative, uid, gid in self.empty_logs_to_create():
                 if target_state(transaction.path(relative))[0] == "missing":
                     transaction.write(relative, b"", 0o640, uid, gid)
                     manifest["logs"].append(relative)
@@ -228,7 +228,7 @@ class InstallRun:
             if action in verbs:
                 shown = self.root / (entry.path + (".new" if action == "new" else ""))
                 self.progress.say(f"  {verbs[action]} {shown}")
-        for log, _, _ in self.logs_to_create():
+        for log, _, _ in self.empty_logs_to_create():
             self.progress.say(f"  would create the empty log {self.root / log} if missing")
         self.progress.say("  would test the configuration and add boot hooks; dry run: nothing was changed")
 

@@ -61,7 +61,7 @@ def missing_log_folders(settings, root):
     return missing
 
 
-def logs_to_create(settings, root=Path("/")):
+def missing_jail_logs(settings, root=Path("/")):
     """Absolute paths of the logs that enabled jails read and that are missing under root.
 
     root is where the install lands: / on a real host, the staging folder otherwise (pass
