@@ -13,6 +13,7 @@ from pathlib import Path
 
 from installer.pipeline import apply, boot, build, interpreter, logwatch, payload, preflight, tarball
 from installer.pipeline import pyinotify as pyinotify_release
+from installer.pipeline.journal import RunLock
 from installer.pipeline.place import Transaction, target_state
 from installer.pipeline.progress import Progress
 from installer.shared import manifest as manifest_file
@@ -274,16 +275,21 @@ class InstallRun:
     def execute(self):
         preflight.check_root_folder(self.root, self.staged)
         preflight.check_configobj()
-        self.read_site_settings()
-        with tempfile.TemporaryDirectory(prefix="qmail-fail2ban-") as work:
-            self.build(work)
+        if self.options.dry_run:
+            self.read_site_settings()
+            with tempfile.TemporaryDirectory(prefix="qmail-fail2ban-") as work:
+                self.build(work)
+                self.report_dry_run(apply.plan_actions(self.planned_entries(), self.root, self.old))
+            return 0
+        # Held to the end; taking it first undoes what a killed run left (see journal.py).
+        with RunLock(self.root) as lock:
+            self.read_site_settings()
+            self.build(lock.work_dir())
             actions = apply.plan_actions(self.planned_entries(), self.root, self.old)
-            if self.options.dry_run:
-                self.report_dry_run(actions)
-                return 0
-            with Transaction(self.root, as_root=os.geteuid() == 0) as self.transaction:
+            with Transaction(self.root, os.geteuid() == 0, lock.journal,
+                             lock.created_relative()) as self.transaction:
                 self.place(actions)
-        self.summarize()
+            self.summarize()
         return 0
 
 

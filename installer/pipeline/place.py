@@ -1,12 +1,10 @@
 """Write files onto the root atomically, remembering enough to put everything back if a later step fails."""
 
 import os
-import shutil
 import stat
-import tempfile
 from pathlib import Path
 
-from installer.shared.digest import sha256_file
+from installer.shared.digest import sha256_bytes, sha256_file
 
 
 def target_state(path):
@@ -25,33 +23,36 @@ def target_state(path):
 
 
 class Transaction:
-    """Every change to the root goes through here; rollback() restores the root as it was."""
+    """Every change to the root goes through here, written to the journal before it is made; rollback()
+    undoes this transaction's changes from the journal and no one else's."""
 
-    def __init__(self, root, as_root):
+    def __init__(self, root, as_root, journal, adopted_dirs=()):
+        """journal: the run's (see RunLock). adopted_dirs: folders made for this run before the transaction
+        began (relative), recorded as made by it."""
         self.root = Path(root)
         self.as_root = as_root
-        self.undo = []
-        self.backups = Path(tempfile.mkdtemp(prefix="qmail-fail2ban-undo-"))
+        self.journal = journal
+        self.start = len(self.journal.entries)
         self.changed = []
-        self.created_dirs = []
+        self.created_dirs = list(adopted_dirs)
 
     def path(self, relative):
         return self.root / relative
 
-    def _remember(self, path):
-        """Save what is at path now, so rollback can restore it."""
+    def _remember(self, path, temporary=None, **made):
+        """Journal how to put back what is at path now (and remove the temporary beside it), before
+        changing it; `made` says what this run puts there where nothing was, so only that is removed."""
         kind, _ = target_state(path)
         if kind == "missing":
-            self.undo.append(("remove", path, None))
+            self.journal.record("remove", path, temporary, **made)
         elif kind == "link":
-            self.undo.append(("link", path, os.readlink(path)))
+            self.journal.record("link", path, temporary, target=os.readlink(path))
         elif kind == "file":
-            saved = self.backups / str(len(self.undo))
-            shutil.copy2(path, saved)
             info = os.lstat(path)
-            self.undo.append(("file", path, (saved, info.st_uid, info.st_gid)))
+            self.journal.record("file", path, temporary, backup=self.journal.save(path),
+                                uid=info.st_uid, gid=info.st_gid)
         elif kind == "dir":
-            self.undo.append(("keepdir", path, None))
+            self.journal.record("keepdir", path, temporary)
         # a device or socket is never replaced (callers check), so it needs no undo
 
     def make_dirs(self, relative, mode=0o755):
@@ -62,10 +63,10 @@ class Transaction:
             missing.append(path)
             path = path.parent
         for folder in reversed(missing):
+            self.journal.record("rmdir", folder)
             folder.mkdir(mode=mode)
             os.chmod(folder, mode)
             self._own(folder)
-            self.undo.append(("rmdir", folder, None))
             if folder != self.root and self.root in folder.parents:
                 self.created_dirs.append(folder.relative_to(self.root).as_posix())
 
@@ -73,14 +74,23 @@ class Transaction:
         if self.as_root:
             os.lchown(path, uid, gid)
 
+    @staticmethod
+    def _temporary(path):
+        """The name a new version is written under before it replaces path: fixed, so the journal can
+        name it before it exists, and a killed run's is found."""
+        return path.with_name(f".qf2b-{path.name}")
+
     def write(self, relative, data, mode, uid=0, gid=0):
         """Atomically replace relative with data (bytes), mode and owner (root unless given)."""
         path = self.path(relative)
         self.make_dirs(Path(relative).parent.as_posix())
-        self._remember(path)
+        temporary = self._temporary(path)
+        self._remember(path, temporary, sha256=sha256_bytes(data))
         if os.path.isdir(path) and not os.path.islink(path):
             raise IsADirectoryError(f"{path} is a folder")
-        descriptor, temporary = tempfile.mkstemp(prefix=".qf2b-", dir=path.parent)
+        if os.path.lexists(temporary):
+            os.unlink(temporary)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
             with os.fdopen(descriptor, "wb") as stream:
                 stream.write(data)
@@ -98,8 +108,8 @@ class Transaction:
     def symlink(self, relative, target):
         path = self.path(relative)
         self.make_dirs(Path(relative).parent.as_posix())
-        self._remember(path)
-        temporary = path.with_name(f".qf2b-{path.name}")
+        temporary = self._temporary(path)
+        self._remember(path, temporary, link=target)
         if os.path.lexists(temporary):
             os.unlink(temporary)
         os.symlink(target, temporary)
@@ -118,39 +128,24 @@ class Transaction:
     def remove_dir(self, relative):
         """Remove a folder if it is empty; say whether it went."""
         path = self.path(relative)
+        if not path.is_dir() or path.is_symlink() or any(path.iterdir()):
+            return False
+        self.journal.record("mkdir", path)
         try:
             path.rmdir()
         except OSError:
             return False
-        self.undo.append(("mkdir", path, None))
         self.changed.append(relative)
         return True
 
     def rollback(self):
-        for action, path, saved in reversed(self.undo):
-            if action == "remove":
-                if os.path.lexists(path) and not os.path.isdir(path):
-                    os.unlink(path)
-            elif action == "rmdir":
-                shutil.rmtree(path, ignore_errors=True)
-            elif action == "mkdir":
-                path.mkdir(exist_ok=True)
-            elif action == "link":
-                if os.path.lexists(path):
-                    os.unlink(path)
-                os.symlink(saved, path)
-            elif action == "file":
-                backup, uid, gid = saved
-                if os.path.lexists(path):
-                    os.unlink(path)
-                shutil.copy2(backup, path)
-                if self.as_root:
-                    os.lchown(path, uid, gid)
-        self.undo.clear()
-        self.close()
+        """Undo this transaction's changes, newest first: a file is removed only if it is still the one
+        written here, a folder only if it is empty, so what another process put there meanwhile stays."""
+        self.journal.undo(self.start)
 
-    def close(self):
-        shutil.rmtree(self.backups, ignore_errors=True)
+    def commit(self):
+        """The changes stand: the journal forgets them, and the folders made for the run before it began."""
+        self.journal.forget(0)
 
     def __enter__(self):
         return self
@@ -158,7 +153,7 @@ class Transaction:
     def __exit__(self, kind, error, trace):
         """Any failure, an interruption included, puts the root back as it was before."""
         if kind is None:
-            self.close()
+            self.commit()
         else:
             self.rollback()
         return False
