@@ -21,6 +21,24 @@ from installer.shared.paths import JOURNAL, LOCK, STATE_DIR, UNDO_DIR, WORK_DIR,
 # The run before us removes the lock file as it lets go; a run that opened that file just before
 # must open the new one, which takes a few tries at most.
 LOCK_ATTEMPTS = 20
+# How a journal line says to undo its change: remove what was written where nothing was, remove a
+# folder made, make again a folder removed, put back a link or a file (from its copy), or nothing.
+UNDO_ACTIONS = {"remove", "rmdir", "mkdir", "link", "file", "keepdir"}
+
+
+def _inside_the_root(name):
+    path = PurePosixPath(name)
+    return not path.is_absolute() and ".." not in path.parts
+
+
+def _well_formed(entry):
+    """Whether a journal line is one this code wrote: a known action on paths inside the root."""
+    return (isinstance(entry, dict) and entry.get("undo") in UNDO_ACTIONS
+            and isinstance(entry.get("path"), str) and _inside_the_root(entry["path"])
+            and isinstance(entry.get("temporary", ""), str) and _inside_the_root(entry.get("temporary", ""))
+            and (entry["undo"] != "link" or isinstance(entry.get("target"), str))
+            and (entry["undo"] != "file" or isinstance(entry.get("backup"), str) and entry["backup"].isdigit()
+                 and isinstance(entry.get("uid"), int) and isinstance(entry.get("gid"), int)))
 
 
 def _fsync_folder(folder):
@@ -31,9 +49,15 @@ def _fsync_folder(folder):
         os.close(descriptor)
 
 
+def _undo_temporary(path):
+    """The fixed name path's replacement is made under when undoing: a run killed meanwhile leaves that
+    name, which the next one removes."""
+    return path.with_name(f".qf2b-undo-{path.name}")
+
+
 def _replace_atomically(path, make):
     """Put what make(temporary) creates at path in one step."""
-    temporary = path.with_name(f".qf2b-undo-{path.name}")
+    temporary = _undo_temporary(path)
     if os.path.lexists(temporary):
         os.unlink(temporary)
     make(temporary)
@@ -58,15 +82,16 @@ class Journal:
             lines = journal.path.read_bytes().splitlines()
         except FileNotFoundError:
             return journal
-        for line in lines:
+        for number, line in enumerate(lines, 1):
             try:
                 entry = json.loads(line)
             except ValueError:
-                continue
-            for key in ("path", "temporary"):
-                name = entry.get(key)
-                if name is not None and (PurePosixPath(name).is_absolute() or ".." in PurePosixPath(name).parts):
-                    raise InstallerError(f"{journal.path} names {name!r}, outside the root: move it aside")
+                if number == len(lines):
+                    continue
+                entry = None
+            if not _well_formed(entry):
+                raise InstallerError(f"{journal.path} is damaged at line {number}: move it aside, "
+                                     "and check the host by hand")
             journal.entries.append(entry)
         return journal
 
@@ -210,7 +235,7 @@ class RunLock:
         self.state_dir = under(root, STATE_DIR)
         self.descriptor = None
         self.journal = None
-        self.created = []        # folders made for the lock (or by a killed run, for its), parents first
+        self.created = []        # folders made for the lock (by this run or a killed one), parents first
 
     def _state_chain(self):
         """STATE_DIR and the folders above it, up to and including the root, parents first."""
@@ -266,6 +291,8 @@ class RunLock:
                      if entry["undo"] == "rmdir" and self.root / entry["path"] in chain]
         killed.entries = [entry for entry in killed.entries if self.root / entry["path"] not in inherited]
         killed.undo()
+        if os.path.lexists(_undo_temporary(killed.path)):
+            os.unlink(_undo_temporary(killed.path))
         shutil.rmtree(under(self.root, WORK_DIR), ignore_errors=True)
         self.created = [folder for folder in chain if folder in inherited or folder in made]
         self.journal = Journal(self.root)
@@ -278,10 +305,9 @@ class RunLock:
 
     def remove_when_empty(self, relative_folders):
         """Have these folders (those of STATE_DIR's chain among them) removed as the lock goes, if empty."""
-        chain = self._state_chain()
-        for relative in relative_folders:
-            folder = self.root / relative
-            if folder in chain and folder.is_dir():
+        listed = {self.root / relative for relative in relative_folders}
+        for folder in self._state_chain():      # parents first, so the deepest goes first
+            if folder in listed and folder.is_dir():
                 self.journal.record("rmdir", folder)
 
     def work_dir(self):
