@@ -113,3 +113,16 @@ def test_rollback_keeps_what_another_process_put_in_a_folder_the_run_created(tmp
                  "usr/local/src/fail2ban-1.0.2/NOTES.admin"):
         assert after.pop(kept) is not None, kept
     assert after == before
+
+
+def test_a_journal_this_installer_did_not_write_refuses_and_changes_nothing(tmp_path, fixture_tarball):
+    root = tmp_path / "root"
+    journal = root / "var/lib/qmail-fail2ban/journal"
+    journal.parent.mkdir(parents=True)
+    journal.write_text('{"undo": "remove", "path": "../../etc/passwd"}\n{"undo": "rmdir", "path": "etc"}\n')
+    before = tree_state(root)
+    result = run_install(*install_args(root, fixture_tarball))
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode != 0 and len(lines) == 1, result.stderr
+    assert "journal is damaged at line 1" in lines[0], lines[0]
+    assert tree_state(root) == before

@@ -66,3 +66,25 @@ def test_install_killed_midway_then_rerun_then_uninstall_leaves_the_host_as_befo
     assert uninstall.returncode == 0, uninstall.stderr
     after = changes(throwaway)
     assert after == paths_state(after)        # every path the throwaway touched is as on the untouched host
+
+
+def test_uninstall_killed_midway_then_run_again_leaves_the_host_as_before(throwaway, fixture_tarball):
+    install_on(throwaway, fixture_tarball, "--yes", "--quiet")
+    uninstall = " ".join(install_command("--uninstall", "--quiet"))
+    script = f"""
+        cd {REPO}
+        setsid {uninstall} >/dev/null 2>&1 &
+        run=$!
+        while [ $SECONDS -lt {KILL_WITHIN_SECONDS} ] && kill -0 $run 2>/dev/null && [ -e /etc/fail2ban/jail.conf ]; do
+            sleep 0.001
+        done
+        kill -KILL -- -$run 2>/dev/null
+        wait $run
+        echo "$?"
+    """
+    status = int(throwaway.run(script, timeout=KILL_WITHIN_SECONDS + 60, check=True).stdout)
+    assert status == 128 + 9, f"--uninstall was not killed midway (exit {status})"
+    again = throwaway.run(f"cd {REPO} && {uninstall}")
+    assert again.returncode == 0, again.stderr
+    after = changes(throwaway)
+    assert after == paths_state(after)
