@@ -11,9 +11,11 @@ import tarfile
 import pytest
 
 from installer.pipeline import install, place
+from installer.pipeline.journal import Journal
 from installer.pipeline.place import Transaction
 from installer.shared import manifest as manifest_file
 from installer.shared.errors import InstallerError
+from installer.shared.paths import STATE_DIR, under
 from installer.siteconf import settings as siteconf
 from installer.tool import cli
 from tests.fixture.variants import read_members, write_tarball
@@ -262,28 +264,34 @@ def victim(tmp_path):
 
 
 def the_owner_swaps_names_for_links(monkeypatch, folder, victim):
-    """Whenever root creates a temporary name in folder or removes a name there, the folder's owner puts a link
-    to victim in its place at once: the worst moment the real race can offer, every time."""
-    real_mkstemp, real_unlink = place.tempfile.mkstemp, os.unlink
+    """Whenever root creates a name in folder or removes a name there, the folder's owner puts a link to victim
+    in its place at once: the worst moment the real race can offer, every time."""
+    real_open, real_unlink = os.open, os.unlink
 
     def swap(name):
         if os.path.lexists(name):
             real_unlink(name)
         os.symlink(victim, name)
 
-    def mkstemp(*args, **kwargs):
-        descriptor, name = real_mkstemp(*args, **kwargs)
-        if os.path.dirname(name) == str(folder):
+    def open_and_swap(name, flags, *args, **kwargs):
+        descriptor = real_open(name, flags, *args, **kwargs)
+        if flags & os.O_CREAT and os.path.dirname(name) == str(folder):
             swap(name)
-        return descriptor, name
+        return descriptor
 
     def unlink(name, *args, **kwargs):
         real_unlink(name, *args, **kwargs)
         if os.path.dirname(name) == str(folder) and not os.path.basename(name).startswith(".qf2b-"):
             swap(name)
 
-    monkeypatch.setattr(place.tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(os, "open", open_and_swap)
     monkeypatch.setattr(os, "unlink", unlink)
+
+
+def transaction_on(root):
+    """A Transaction on root with its journal where a run keeps it."""
+    under(root, STATE_DIR).mkdir(parents=True, exist_ok=True)
+    return Transaction(root, as_root=os.geteuid() == 0, journal=Journal(root))
 
 
 def foreign_logs_folder(tmp_path):
@@ -296,11 +304,11 @@ def foreign_logs_folder(tmp_path):
 def test_an_empty_log_never_sets_mode_or_owner_through_a_name(tmp_path, victim, monkeypatch):
     root = foreign_logs_folder(tmp_path)
     victim_before = entry_state(victim)
-    transaction = Transaction(root, as_root=os.geteuid() == 0)
+    transaction = transaction_on(root)
     the_owner_swaps_names_for_links(monkeypatch, root / LOGS, victim)
     transaction.write(f"{LOGS}/userlogins", b"", 0o640, NOBODY, NOBODY)
     monkeypatch.undo()
-    transaction.close()
+    transaction.commit()
     assert entry_state(victim) == victim_before
     assert stat.S_IMODE(victim.stat().st_mode) == 0o600
 
@@ -311,7 +319,7 @@ def test_rollback_never_writes_or_sets_mode_through_a_name(tmp_path, victim, mon
     log.write_text("a login\n")
     os.chown(log, NOBODY, NOBODY)
     victim_before = entry_state(victim)
-    transaction = Transaction(root, as_root=os.geteuid() == 0)
+    transaction = transaction_on(root)
     transaction.write(f"{LOGS}/userlogins", b"", 0o640, NOBODY, NOBODY)
     the_owner_swaps_names_for_links(monkeypatch, root / LOGS, victim)
     transaction.rollback()
@@ -338,7 +346,7 @@ def test_a_file_swapped_for_a_link_after_it_was_looked_at_is_never_copied_back(t
         return state
 
     monkeypatch.setattr(place, "target_state", the_owner_swaps_it_once_looked_at)
-    transaction = Transaction(root, as_root=os.geteuid() == 0)
+    transaction = transaction_on(root)
     with pytest.raises(OSError):
         transaction.write(f"{LOGS}/userlogins", b"", 0o640, NOBODY, NOBODY)
     transaction.rollback()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from installer.pipeline import apply, boot, build, interpreter, logwatch, payload, preflight, tarball
 from installer.pipeline import pyinotify as pyinotify_release
+from installer.pipeline.journal import RunLock
 from installer.pipeline.place import Transaction, target_state
 from installer.pipeline.progress import Progress
 from installer.shared import manifest as manifest_file
@@ -124,14 +125,19 @@ class InstallRun:
             if not self.staged:
                 preflight.check_firewall_tools()
         tarballs = " and ".join(path.name for path in (tarball_path, pyinotify_path) if path)
+        # From here on only the private copies are read: a file renamed over a tarball after this
+        # step is never what gets unpacked and built.
+        received_into = Path(work) / "received"
         with progress.step(f"Verifying the sha256 of {tarballs}"):
-            digest = tarball.verify(tarball_path, options.sha256)
-            pyinotify_digest = pyinotify_path and pyinotify_release.verify(pyinotify_path, options.pyinotify_sha256)
+            received = tarball.verify(tarball_path, received_into / "fail2ban", options.sha256)
+            pyinotify_received = pyinotify_path and pyinotify_release.verify(
+                pyinotify_path, received_into / "pyinotify", options.pyinotify_sha256)
         with progress.step(f"Unpacking {tarballs}"):
-            source = tarball.extract(tarball_path, Path(work) / "source")
+            source = tarball.extract(received, tarball_path, Path(work) / "source")
             if named and named != source.version:
                 raise InstallerError(f"{tarball_path.name} holds fail2ban {source.version}, not {named}")
-            pyinotify_source = pyinotify_path and pyinotify_release.extract(pyinotify_path, Path(work) / "pyinotify")
+            pyinotify_source = pyinotify_path and pyinotify_release.extract(
+                pyinotify_received, pyinotify_path, Path(work) / "pyinotify")
             python = python or interpreter.choose(source.version, requested=options.python)
         self.old = manifest_file.load(root)
         usable, note = pyinotify_release.usable(python, root, self.staged, self.old, pyinotify_path)
@@ -146,9 +152,10 @@ class InstallRun:
             build.check_version(stage, python, source.version)
             if building:
                 pyinotify_release.check(stage, python, pyinotify_source.version)
-        built = Build(source, digest, python, stage, build_tree, notes=[note] if note else [])
+        notes = received.notes + (pyinotify_received.notes if pyinotify_received else []) + ([note] if note else [])
+        built = Build(source, received.digest, python, stage, build_tree, notes=notes)
         if building:
-            built.pyinotify = {"version": pyinotify_source.version, "sha256": pyinotify_digest,
+            built.pyinotify = {"version": pyinotify_source.version, "sha256": pyinotify_received.digest,
                                "files": pyinotify_files}
         elif usable:
             built.kept_pyinotify = pyinotify_release.kept_entries(root, self.old, python)
@@ -268,16 +275,21 @@ class InstallRun:
     def execute(self):
         preflight.check_root_folder(self.root, self.staged)
         preflight.check_configobj()
-        self.read_site_settings()
-        with tempfile.TemporaryDirectory(prefix="qmail-fail2ban-") as work:
-            self.build(work)
+        if self.options.dry_run:
+            self.read_site_settings()
+            with tempfile.TemporaryDirectory(prefix="qmail-fail2ban-") as work:
+                self.build(work)
+                self.report_dry_run(apply.plan_actions(self.planned_entries(), self.root, self.old))
+            return 0
+        # Held to the end; taking it first undoes what a killed run left (see journal.py).
+        with RunLock(self.root) as lock:
+            self.read_site_settings()
+            self.build(lock.work_dir())
             actions = apply.plan_actions(self.planned_entries(), self.root, self.old)
-            if self.options.dry_run:
-                self.report_dry_run(actions)
-                return 0
-            with Transaction(self.root, as_root=os.geteuid() == 0) as self.transaction:
+            with Transaction(self.root, os.geteuid() == 0, lock.journal,
+                             lock.created_relative()) as self.transaction:
                 self.place(actions)
-        self.summarize()
+            self.summarize()
         return 0
 
 

@@ -1,12 +1,10 @@
 """Write files onto the root atomically, remembering enough to put everything back if a later step fails."""
 
 import os
-import shutil
 import stat
-import tempfile
 from pathlib import Path
 
-from installer.shared.digest import sha256_file
+from installer.shared.digest import sha256_bytes, sha256_file
 
 
 def target_state(path):
@@ -29,37 +27,40 @@ def _no_link(path, flags):
 
 
 class Transaction:
-    """Every change to the root goes through here; rollback() restores the root as it was."""
+    """Every change to the root goes through here, written to the journal before it is made; rollback()
+    undoes this transaction's changes from the journal and no one else's."""
 
-    def __init__(self, root, as_root):
+    def __init__(self, root, as_root, journal, adopted_dirs=()):
+        """journal: the run's (see RunLock). adopted_dirs: folders made for this run before the transaction
+        began (relative), recorded as made by it."""
         self.root = Path(root)
         self.as_root = as_root
-        self.undo = []
-        self.backups = Path(tempfile.mkdtemp(prefix="qmail-fail2ban-undo-"))
+        self.journal = journal
+        self.start = len(self.journal.entries)
         self.changed = []
-        self.created_dirs = []
+        self.created_dirs = list(adopted_dirs)
 
     def path(self, relative):
         return self.root / relative
 
-    def _remember(self, path):
-        """Save what is at path now, so rollback can restore it."""
+    def _remember(self, path, temporary=None, **made):
+        """Journal how to put back what is at path now (and remove the temporary beside it), before
+        changing it; `made` says what this run puts there where nothing was, so only that is removed."""
         kind, _ = target_state(path)
         if kind == "missing":
-            self.undo.append(("remove", path, None))
+            self.journal.record("remove", path, temporary, **made)
         elif kind == "link":
-            self.undo.append(("link", path, os.readlink(path)))
+            self.journal.record("link", path, temporary, target=os.readlink(path))
         elif kind == "file":
-            saved = self.backups / str(len(self.undo))
             # One descriptor that follows no link: the folder's owner may have swapped the name for a link
             # to a file only root can read, which rollback would then copy into their folder.
             with open(path, "rb", opener=_no_link) as stream:
                 info = os.fstat(stream.fileno())
-                saved.write_bytes(stream.read())
-            self.undo.append(("file", path, (saved, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid,
-                                             (info.st_atime_ns, info.st_mtime_ns))))
+                backup = self.journal.save(stream.read())
+            self.journal.record("file", path, temporary, backup=backup, mode=stat.S_IMODE(info.st_mode),
+                                uid=info.st_uid, gid=info.st_gid, times=[info.st_atime_ns, info.st_mtime_ns])
         elif kind == "dir":
-            self.undo.append(("keepdir", path, None))
+            self.journal.record("keepdir", path, temporary)
         # a device or socket is never replaced (callers check), so it needs no undo
 
     def make_dirs(self, relative, mode=0o755):
@@ -70,8 +71,8 @@ class Transaction:
             missing.append(path)
             path = path.parent
         for folder in reversed(missing):
+            self.journal.record("rmdir", folder)
             folder.mkdir(mode=mode)
-            self.undo.append(("rmdir", folder, None))
             # Its parent may be writable by another user, who could swap the new name for a link:
             # the mode and owner go through a descriptor of the folder itself.
             descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
@@ -86,14 +87,21 @@ class Transaction:
         if self.as_root:
             os.lchown(path, uid, gid)
 
+    @staticmethod
+    def _temporary(path):
+        """The name a new version is written under before it replaces path: fixed, so the journal can
+        name it before it exists, and a killed run's is found."""
+        return path.with_name(f".qf2b-{path.name}")
+
     def write(self, relative, data, mode, uid=0, gid=0):
         """Atomically replace relative with data (bytes), mode and owner (root unless given)."""
         path = self.path(relative)
         self.make_dirs(Path(relative).parent.as_posix())
-        self._remember(path)
+        temporary = self._temporary(path)
+        self._remember(path, temporary, sha256=sha256_bytes(data))
         if os.path.isdir(path) and not os.path.islink(path):
             raise IsADirectoryError(f"{path} is a folder")
-        self._put(path, data, mode, uid, gid)
+        self._put(path, temporary, data, mode, uid, gid)
         self.changed.append(relative)
 
     def _set_mode_and_owner(self, descriptor, mode, uid=0, gid=0):
@@ -102,18 +110,19 @@ class Transaction:
             os.fchown(descriptor, uid, gid)
         os.fchmod(descriptor, mode)
 
-    def _put(self, path, data, mode, uid, gid, times=None):
-        """Replace path with a new file holding data. The folder may be writable by others (Roundcube's logs
-        folder belongs to the web server), who can swap the temporary name for a link at any moment: so the
-        name is only ever replaced, and the mode and owner are set through the descriptor, never the name."""
-        descriptor, temporary = tempfile.mkstemp(prefix=".qf2b-", dir=path.parent)
+    def _put(self, path, temporary, data, mode, uid, gid):
+        """Replace path with a new file holding data, written under temporary first. The folder may be
+        writable by others (Roundcube's logs folder belongs to the web server), who can swap names for links
+        at any moment: the temporary is created anew (never followed), and the mode and owner are set through
+        its descriptor, never a name."""
+        if os.path.lexists(temporary):
+            os.unlink(temporary)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
             with os.fdopen(descriptor, "wb") as stream:
                 stream.write(data)
                 stream.flush()
                 self._set_mode_and_owner(stream.fileno(), mode, uid, gid)
-                if times:
-                    os.utime(stream.fileno(), ns=times)
                 os.fsync(stream.fileno())
             os.replace(temporary, path)
         except BaseException:
@@ -124,8 +133,8 @@ class Transaction:
     def symlink(self, relative, target):
         path = self.path(relative)
         self.make_dirs(Path(relative).parent.as_posix())
-        self._remember(path)
-        temporary = path.with_name(f".qf2b-{path.name}")
+        temporary = self._temporary(path)
+        self._remember(path, temporary, link=target)
         if os.path.lexists(temporary):
             os.unlink(temporary)
         os.symlink(target, temporary)
@@ -144,35 +153,24 @@ class Transaction:
     def remove_dir(self, relative):
         """Remove a folder if it is empty; say whether it went."""
         path = self.path(relative)
+        if not path.is_dir() or path.is_symlink() or any(path.iterdir()):
+            return False
+        self.journal.record("mkdir", path)
         try:
             path.rmdir()
         except OSError:
             return False
-        self.undo.append(("mkdir", path, None))
         self.changed.append(relative)
         return True
 
     def rollback(self):
-        for action, path, saved in reversed(self.undo):
-            if action == "remove":
-                if os.path.lexists(path) and not os.path.isdir(path):
-                    os.unlink(path)
-            elif action == "rmdir":
-                shutil.rmtree(path, ignore_errors=True)
-            elif action == "mkdir":
-                path.mkdir(exist_ok=True)
-            elif action == "link":
-                if os.path.lexists(path):
-                    os.unlink(path)
-                os.symlink(saved, path)
-            elif action == "file":
-                backup, mode, uid, gid, times = saved
-                self._put(path, backup.read_bytes(), mode, uid, gid, times)
-        self.undo.clear()
-        self.close()
+        """Undo this transaction's changes, newest first: a file is removed only if it is still the one
+        written here, a folder only if it is empty, so what another process put there meanwhile stays."""
+        self.journal.undo(self.start)
 
-    def close(self):
-        shutil.rmtree(self.backups, ignore_errors=True)
+    def commit(self):
+        """The changes stand: the journal forgets them, and the folders made for the run before it began."""
+        self.journal.forget(0)
 
     def __enter__(self):
         return self
@@ -180,7 +178,7 @@ class Transaction:
     def __exit__(self, kind, error, trace):
         """Any failure, an interruption included, puts the root back as it was before."""
         if kind is None:
-            self.close()
+            self.commit()
         else:
             self.rollback()
         return False

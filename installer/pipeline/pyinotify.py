@@ -34,15 +34,17 @@ def find(given, root, sha256_option=None):
     return found
 
 
-def verify(path, sha256_option=None):
-    return tarball.verify(path, sha256_option, option="--pyinotify-sha256",
+def verify(path, folder, sha256_option=None):
+    """The Received copy of pyinotify's tarball in `folder`, checked as fail2ban's is."""
+    return tarball.verify(path, folder, sha256_option, option="--pyinotify-sha256",
                           published=releases.PYINOTIFY_PUBLISHED_SHA256,
                           publisher="PyPI")
 
 
-def extract(path, into):
-    """Unpack the source release safely and return its Source, the version its pyinotify.py states."""
-    top = tarball.unpack(path, into, "pyinotify")
+def extract(received, path, into):
+    """Unpack the source release from its Received copy safely and return its Source, the version its
+    pyinotify.py states."""
+    top = tarball.unpack(received, path, into, "pyinotify")
     version = tarball.stated_version(path, top, "pyinotify", "python3/pyinotify.py", "__version__")
     named = tarball.version_from_name(path, "pyinotify")
     if named and named != version:

@@ -3,17 +3,18 @@
 fail2ban's tarball is the main one; pyinotify's source release goes through the same checks.
 """
 
+import hashlib
 import os
 import re
 import shutil
 import stat
 import tarfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from installer.shared import releases
-from installer.shared.digest import sha256_file
+from installer.shared.digest import CHUNK
 from installer.shared.errors import InstallerError
 
 HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -39,44 +40,127 @@ def find_newest(folder, project="fail2ban"):
     return max(candidates, key=lambda path: releases.parse_version(version_from_name(path, project)))
 
 
-def vouched_digests(tarball, sha256_option, option="--sha256"):
-    """(digest, where it came from) pairs the admin vouches for, strongest first."""
+@dataclass
+class Received:
+    """A tarball as this run holds it: its private copy (the only file later steps read), the digest of
+    exactly those bytes, and notes for the admin about side files that could not vouch for it."""
+    copy: Path
+    digest: str
+    notes: list = field(default_factory=list)
+
+
+def receive(tarball, folder):
+    """Open the tarball once and copy it into `folder` (private to this run) while hashing it.
+
+    Whoever can write the tarball's folder could rename another file over it between a check by path
+    and a later open by path; reading one open file into a copy that only this run can reach means
+    the bytes hashed are the bytes unpacked and built.
+    """
     tarball = Path(tarball)
+    try:
+        # O_NONBLOCK: a fifo put in the tarball's place must not hang the run; fstat refuses it below.
+        source = os.open(tarball, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as error:
+        raise InstallerError(f"cannot read {tarball} ({error.strerror})") from None
+    with open(source, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+            raise InstallerError(f"{tarball} is not a regular file")
+        Path(folder).mkdir(mode=0o700, parents=True, exist_ok=True)
+        copy = Path(folder) / tarball.name
+        digest = hashlib.sha256()
+        with open(os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
+            for block in iter(lambda: stream.read(CHUNK), b""):
+                digest.update(block)
+                out.write(block)
+    return Received(copy, digest.hexdigest())
+
+
+def side_file_problem(info, folder_info):
+    """Why a side file (stat results of it and its folder) cannot vouch for a tarball, or None.
+
+    A digest vouches only if nobody but its owner could have written it: the file and its folder
+    belong to root (or to whoever runs a staged install) and neither is writable by group or others.
+    """
+    trusted = {0, os.geteuid()}
+    if not stat.S_ISREG(info.st_mode):
+        return "it is not a regular file"
+    if info.st_uid not in trusted:
+        return f"it belongs to uid {info.st_uid}, not root"
+    if info.st_mode & 0o022:
+        return "group or others may write it"
+    if folder_info.st_uid not in trusted:
+        return f"its folder belongs to uid {folder_info.st_uid}, not root"
+    if folder_info.st_mode & 0o022:
+        return "group or others may write its folder"
+    return None
+
+
+def _read_side_file(path, ignored):
+    """The text of a side file that may vouch, or None (absent, or untrusted: then noted in `ignored`)."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        if os.path.lexists(path):
+            ignored.append(f"ignored {path}: {error.strerror}")
+        return None
+    with open(descriptor, "rb") as stream:
+        problem = side_file_problem(os.fstat(stream.fileno()), os.stat(Path(path).parent))
+        if problem:
+            ignored.append(f"ignored {path}: {problem}")
+            return None
+        return stream.read(1 << 20).decode(errors="replace")
+
+
+def vouched_digests(tarball, sha256_option, option="--sha256", ignored=None):
+    """(digest, where it came from) pairs the admin vouches for, strongest first. Side files that may
+    not vouch are left out and said in `ignored` (a list), never refused: a file anyone could have
+    put there adds nothing, and refusing for it would let them block the install."""
+    tarball = Path(tarball)
+    ignored = [] if ignored is None else ignored
     if sha256_option:
         if not HEX64.match(sha256_option):
             raise InstallerError(f"{option} must be 64 hexadecimal digits, got {sha256_option!r}")
         return [(sha256_option.lower(), option)]
     found = []
     single = tarball.with_name(tarball.name + ".sha256")
-    if single.is_file():
-        words = single.read_text(errors="replace").split()
+    text = _read_side_file(single, ignored)
+    if text is not None:
+        words = text.split()
         if not words or not HEX64.match(words[0]):
             raise InstallerError(f"{single} does not start with a sha256 digest")
         found.append((words[0].lower(), str(single)))
     sums = tarball.with_name("SHA256SUMS")
-    if sums.is_file():
-        for line in sums.read_text(errors="replace").splitlines():
+    text = _read_side_file(sums, ignored)
+    if text is not None:
+        for line in text.splitlines():
             words = line.split()
             if len(words) == 2 and HEX64.match(words[0]) and words[1].lstrip("*") == tarball.name:
                 found.append((words[0].lower(), str(sums)))
     return found
 
 
-def verify(tarball, sha256_option=None, option="--sha256", published=releases.PUBLISHED_SHA256,
+def verify(tarball, folder, sha256_option=None, option="--sha256", published=releases.PUBLISHED_SHA256,
            publisher="fail2ban"):
-    """Return the tarball's digest if it matches a vouched one or one `published` lists; refuse it otherwise."""
-    actual = sha256_file(tarball)
-    vouched = vouched_digests(tarball, sha256_option, option)
+    """Copy the tarball into `folder` (see receive) and return the Received copy if its digest matches a
+    vouched one or one `published` lists; refuse it otherwise."""
+    received = receive(tarball, folder)
+    actual = received.digest
+    ignored = received.notes
+    vouched = vouched_digests(tarball, sha256_option, option, ignored)
     if vouched:
         for digest, origin in vouched:
             if digest != actual:
                 raise InstallerError(f"sha256 mismatch for {Path(tarball).name}: it is {actual}, "
                                      f"{origin} says {digest}; download the release again")
-        return actual
+        return received
     if actual in published:
-        return actual
-    raise InstallerError(f"{Path(tarball).name} has sha256 {actual}, which nothing vouches for: compare it with "
-                         f"the digest {publisher} publishes, then pass {option} with it (or put NAME.sha256 beside it)")
+        return received
+    why = f" ({'; '.join(ignored)})" if ignored else ""
+    raise InstallerError(f"{Path(tarball).name} has sha256 {actual}, which nothing vouches for{why}: compare it "
+                         f"with the digest {publisher} publishes, then pass {option} with it (or put NAME.sha256 "
+                         "beside it, owned by root)")
 
 
 def _member_problem(member, top):
@@ -132,25 +216,27 @@ def _placement_problem(member, earlier, links):
     return None
 
 
-def _open(tarball):
+def _open(copy, tarball):
     try:
-        return tarfile.open(tarball, "r:gz")
+        return tarfile.open(copy, "r:gz")
     except (tarfile.TarError, OSError, EOFError, zlib.error) as error:
         raise InstallerError(f"{tarball} is not a readable .tar.gz archive ({error})") from None
 
 
-def extract(tarball, into):
-    """Unpack fail2ban's release into the folder `into` (empty, private to this run) and return the Source."""
-    top = unpack(tarball, into, "fail2ban")
+def extract(received, tarball, into):
+    """Unpack fail2ban's release from the Received copy of `tarball` into the folder `into` (empty,
+    private to this run) and return the Source."""
+    top = unpack(received, tarball, into, "fail2ban")
     return Source(top, stated_version(tarball, top, "fail2ban", "fail2ban/version.py", "version"))
 
 
-def unpack(tarball, into, project):
-    """Unpack a release whose single top folder is PROJECT-X.Y.Z into `into`; return that folder.
+def unpack(received, tarball, into, project):
+    """Unpack a release whose single top folder is PROJECT-X.Y.Z from the Received copy of `tarball`
+    (named in messages) into `into`; return that folder.
 
     Every member is checked before anything is written, so a hostile archive writes nothing.
     """
-    with _open(tarball) as archive:
+    with _open(received.copy, tarball) as archive:
         try:
             members = archive.getmembers()
         except (tarfile.TarError, OSError, EOFError, zlib.error) as error:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from installer.pipeline import boot
 from installer.pipeline.apply import remove_empty_dirs, remove_unchanged
+from installer.pipeline.journal import RunLock
 from installer.pipeline.place import Transaction
 from installer.pipeline.progress import Progress
 from installer.shared import manifest as manifest_file
@@ -31,14 +32,24 @@ def uninstall(root_option, quiet=False):
     staged = root_option is not None
     if not staged and os.geteuid() != 0:
         raise InstallerError("./install --uninstall must run as root, or name a staged folder with --root DIR")
+    progress = Progress(3, quiet=quiet)
+    with RunLock(root) as lock:
+        kept = _remove(root, staged, progress, lock)
+    for path in kept:
+        print(f"Kept {root / path}: you changed it.")
+    progress.say(f"fail2ban removed{' from ' + str(root) if staged else ''}.")
+    return 0
+
+
+def _remove(root, staged, progress, lock):
+    """Remove what the manifest lists, under the lock; return the files kept because the admin changed them."""
     manifest = manifest_file.load(root)
     if not manifest["files"] and not manifest["hooks"]:
         raise InstallerError(f"nothing to uninstall: there is no manifest at {under(root, manifest_file.LOCATION)}")
-    progress = Progress(3, quiet=quiet)
     with progress.step("Stopping fail2ban"):
         if not staged:
             stop_server(root)
-    with Transaction(root, as_root=os.geteuid() == 0) as transaction:
+    with Transaction(root, os.geteuid() == 0, lock.journal) as transaction:
         with progress.step("Removing files"):
             boot.remove_hooks(transaction, manifest)
             _, kept = remove_unchanged(transaction, manifest["files"], manifest["links"])
@@ -48,7 +59,6 @@ def uninstall(root_option, quiet=False):
             transaction.remove(manifest_file.LOCATION)
         with progress.step("Removing empty folders"):
             remove_empty_dirs(transaction, manifest["dirs"])
-    for path in kept:
-        print(f"Kept {root / path}: you changed it.")
-    progress.say(f"fail2ban removed{' from ' + str(root) if staged else ''}.")
-    return 0
+    # Our state folder holds the lock until the end: it goes with the lock if we made it.
+    lock.remove_when_empty(manifest["dirs"])
+    return kept

@@ -15,6 +15,13 @@ SERVER_OVERRIDE = f"{SITE_FOLDER}/fail2ban-fail2ban.cf"
 SOURCE_DIR = "/usr/local/src"
 STATE_DIR = "/var/lib/qmail-fail2ban"
 MANIFEST = f"{STATE_DIR}/manifest"
+# One run at a time: ./install and --uninstall hold this (fcntl.flock) from start to end.
+LOCK = f"{STATE_DIR}/lock"
+# How to undo each change a run makes, written before the change, so the next run can undo a killed one;
+# with copies of the files it replaces (not in /tmp, which a reboot may empty) and its build folder.
+JOURNAL = f"{STATE_DIR}/journal"
+UNDO_DIR = f"{STATE_DIR}/undo"
+WORK_DIR = f"{STATE_DIR}/work"
 
 # qmail-f2b and the package it runs, so the tool works after the checkout is gone.
 TOOL = "/usr/sbin/qmail-f2b"
