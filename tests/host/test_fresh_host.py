@@ -124,7 +124,8 @@ def mirror_folder(tmp_path, fixture_tarball, configobj_release, spoil=None):
         data[len(data) // 2] ^= 0x01
     elif spoil == "truncated":
         data = data[:len(data) * 2 // 3]
-    (folder / releases.archive_name("1.0.2")).write_bytes(bytes(data))
+    if spoil != "missing":
+        (folder / releases.archive_name("1.0.2")).write_bytes(bytes(data))
     shutil.copy(configobj_release, folder)
     folder.chmod(0o755)
     return folder
@@ -144,13 +145,18 @@ def test_a_mirror_on_loopback_serves_both_releases(throwaway, tmp_path, fixture_
     assert version.strip().endswith("1.0.2")
 
 
-@pytest.mark.parametrize("spoil", ["tampered", "truncated"])
+SPOILED = {"tampered": ("refusing what {url}/1.0.2.tar.gz sent", "sha256 mismatch"),
+           "truncated": ("refusing what {url}/1.0.2.tar.gz sent", "sha256 mismatch"),
+           "missing": ("cannot download {url}/1.0.2.tar.gz (HTTP 404", "/usr/local/src/fail2ban-1.0.2.tar.gz")}
+
+
+@pytest.mark.parametrize("spoil", sorted(SPOILED))
 def test_a_spoiled_download_is_refused_and_leaves_nothing(throwaway, tmp_path, fixture_tarball, configobj_release,
                                                           python_without_configobj, spoil):
     url = serve(throwaway, mirror_folder(tmp_path, fixture_tarball, configobj_release, spoil))
     before = source_folder(throwaway)
     result = install_as(throwaway, python_without_configobj, "--release", "1.0.2", "--mirror", url,
                         "--sha256", sha256_of(fixture_tarball), "--yes")
-    one_error_line(result, f"refusing what {url}/1.0.2.tar.gz sent", "sha256 mismatch")
+    one_error_line(result, *(words.format(url=url) for words in SPOILED[spoil]))
     assert source_folder(throwaway) == before
     assert untouched(throwaway)
