@@ -11,6 +11,7 @@ import pytest
 from installer.shared import releases
 from tests.fixture.variants import with_extra_members, with_version, without
 from tests.support.install import REPO, install_command, run_install, sha256_of
+from tests.support.pythons import newer_pythons
 from tests.support.treestate import tree_state
 
 TOP = "fail2ban-1.0.2"
@@ -139,25 +140,25 @@ def test_release_too_old(root, fixture_tarball, tmp_path):
     assert_refused(result, root, before, "too old")
 
 
-def runnable(command):
-    return command and subprocess.run([command, "-c", "pass"], stderr=subprocess.DEVNULL).returncode == 0
-
-
-NEWER_PYTHONS = [path for path in (shutil.which(f"python3.{minor}") for minor in (12, 13, 14)) if runnable(path)]
+NEWER_PYTHONS = newer_pythons()
 
 
 def test_python_rule_for_releases():
     assert releases.python_problem("1.0.2", (3, 12)).startswith("fail2ban 1.0.2 cannot run on Python 3.12")
+    assert "use fail2ban 1.1.x" in releases.python_problem("1.0.2", (3, 13))
+    assert releases.python_problem("1.1.1", (3, 13)) is None
     assert releases.python_problem("1.0.2", (3, 11)) is None
     assert releases.python_problem("1.1.0", (3, 13)) is None
     assert "too old" in releases.python_problem("0.11.2", (3, 9))
 
 
 @pytest.mark.skipif(not NEWER_PYTHONS, reason="no Python 3.12 or newer on this machine")
-def test_release_that_cannot_run_on_this_python(root, fixture_tarball):
+@pytest.mark.parametrize("version", sorted(NEWER_PYTHONS))
+def test_release_that_cannot_run_on_this_python(root, fixture_tarball, version):
+    """1.0.x on Python 3.12+ is refused in one line that names the releases that run there."""
     result, before = refused(root, "--tarball", fixture_tarball, "--sha256", sha256_of(fixture_tarball),
-                             "--python", NEWER_PYTHONS[0])
-    assert_refused(result, root, before, "cannot run on Python 3.1")
+                             "--python", NEWER_PYTHONS[version])
+    assert_refused(result, root, before, f"cannot run on Python {version}", "use fail2ban 1.1.x")
 
 
 def test_unknown_option(root):
@@ -180,9 +181,31 @@ def test_missing_tarball_file(root):
     assert_refused(result, root, before, "no such file")
 
 
-def test_no_tarball_anywhere_says_what_to_download(root):
-    result, before = refused(root)
-    assert_refused(result, root, before, "fail2ban-1.1.0.tar.gz", "/usr/local/src")
+def test_no_tarball_anywhere_and_no_network_says_what_to_download_and_where_to_save_it(root):
+    before = tree_state(root)
+    result = run_install("--root", root, "--yes", offline=True)
+    assert_refused(result, root, before, releases.download_url(releases.NEWEST),
+                   f"{root}/usr/local/src/fail2ban-{releases.NEWEST}.tar.gz")
+
+
+def test_the_default_release_saved_under_githubs_name_is_found_and_its_content_checked(root, fixture_tarball):
+    """GitHub's name for the release (1.1.1.tar.gz) is looked for too; the archive must then hold that
+    release: the fixture (1.0.2) vouched for with --sha256 is found and refused for what it holds."""
+    source = root / "usr/local/src"
+    source.mkdir(parents=True)
+    shutil.copy(fixture_tarball, source / f"{releases.NEWEST}.tar.gz")
+    result, before = refused(root, "--sha256", sha256_of(fixture_tarball))
+    assert_refused(result, root, before, f"{releases.NEWEST}.tar.gz holds fail2ban 1.0.2, not {releases.NEWEST}")
+
+
+def test_mirror_that_is_not_http(root):
+    result, before = refused(root, "--mirror", "file:///srv/mirror")
+    assert_refused(result, root, before, "--mirror file:///srv/mirror: give an http:// or https:// URL")
+
+
+def test_release_that_is_not_a_version(root):
+    result, before = refused(root, "--release", "latest")
+    assert_refused(result, root, before, "--release latest: give a release as X.Y.Z")
 
 
 def test_not_root_without_root_option(tmp_path, fixture_tarball):

@@ -3,6 +3,8 @@
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 import testinfra
@@ -151,11 +153,12 @@ def test_progress_lines_are_numbered_and_timed(root, fixture_tarball):
 
 
 def test_tarball_found_in_usr_local_src_with_a_sha256_file_beside_it(root, fixture_tarball):
+    """The release asked for (--release; the default is the newest) is taken from /usr/local/src."""
     source = root / "usr/local/src"
     source.mkdir(parents=True)
     shutil.copy(fixture_tarball, source)
     (source / (fixture_tarball.name + ".sha256")).write_text(f"{sha256_of(fixture_tarball)}  {fixture_tarball.name}\n")
-    result = run_install("--root", root, "--yes", "--quiet")
+    result = run_install("--root", root, "--release", "1.0.2", "--yes", "--quiet", offline=True)
     assert result.returncode == 0, result.stderr
     assert (root / "usr/bin/fail2ban-client").is_file()
 
@@ -203,3 +206,18 @@ def test_fail2bans_log_is_created_for_root_and_adm_and_service_logs_like_their_f
     assert (own_log.mode, own_log.uid, own_log.gid) == (0o640, 0, 4)
     userlogins = local.file(str(logs / "userlogins"))
     assert (userlogins.mode, userlogins.uid, userlogins.gid) == (0o640, 33, 33)
+
+
+def test_a_python_that_reads_nothing_from_usr_gets_fail2ban_in_its_own_site_packages(root, fixture_tarball):
+    """--python naming a Python outside /usr (here the venv running the tests, when it is one) is not
+    refused: fail2ban's package goes into that Python's own site-packages, and runs from there."""
+    facts = subprocess.run([sys.executable, "-c", "import json, sys; print(json.dumps([sys.prefix, sys.path]))"],
+                           stdout=subprocess.PIPE, text=True, check=True)
+    prefix, sys_path = json.loads(facts.stdout)
+    if any(entry.startswith("/usr/") for entry in sys_path):
+        pytest.skip("the Python running the tests imports from /usr")
+    result = install_into(root, fixture_tarball, "--python", sys.executable, "--quiet")
+    assert result.returncode == 0, result.stderr
+    site_dir = json.loads((root / "var/lib/qmail-fail2ban/manifest").read_text())["release"]["site_dir"]
+    assert site_dir.startswith(f"{prefix}/lib/python") and site_dir.endswith("/site-packages"), site_dir
+    assert (root / site_dir.lstrip("/") / "fail2ban/version.py").is_file()

@@ -1,17 +1,26 @@
 """The installer on real upstream release tarballs, where the machine has them.
 
 Upstream tarballs cannot be downloaded by the test suite; set QF2B_UPSTREAM_TARBALLS to a folder holding
-fail2ban-1.0.2.tar.gz and fail2ban-1.1.0.tar.gz (as GitHub serves the release tags) to run these.
+fail2ban-1.0.2.tar.gz, fail2ban-1.1.0.tar.gz and fail2ban-1.1.1.tar.gz (as GitHub serves the release
+tags, e.g. `git archive --prefix=fail2ban-1.1.1/ 1.1.1 | gzip` of upstream's repository) to run these.
+Every jail is enabled (its log folder made in the root), so fail2ban-client -t reads every jail and
+action we render, with each firewall a site can choose. 1.1.x is also built and run with each Python
+3.12+ found (PATH, ~/.pyenv), in a venv of it given setuptools from PyPI, as fail2ban's setup.py needs.
 """
 
 import os
+import subprocess
 import tarfile
 from pathlib import Path
 
 import pytest
 
+from installer.shared import releases
+from installer.siteconf import render
+from installer.siteconf.settings import defaults
 from tests.support import filters as support
-from tests.support.install import run_install, sha256_of, staged_at
+from tests.support.install import CACHE, run_install, sha256_of, staged_at
+from tests.support.pythons import newer_pythons
 
 FOLDER = os.environ.get("QF2B_UPSTREAM_TARBALLS")
 TARBALLS = sorted(Path(FOLDER).glob("fail2ban-*.tar.gz")) if FOLDER else []
@@ -24,19 +33,33 @@ TWO_READINGS = "Login failed for admin from 127.0.0.1. from 1.2.3.4."
 pytestmark = pytest.mark.skipif(not TARBALLS, reason="QF2B_UPSTREAM_TARBALLS names no folder with upstream tarballs")
 
 
+def release_of(tarball):
+    return tarball.name[len("fail2ban-"):-len(".tar.gz")]
+
+
+def with_every_log_folder(root):
+    """The root with the folder of every jail's log, so that every jail is rendered enabled."""
+    for jail in defaults().jails:
+        if jail.logpath:
+            (root / jail.logpath.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+    return root
+
+
 @pytest.fixture(scope="module", params=TARBALLS, ids=lambda path: path.name)
 def installed(request, tmp_path_factory):
     """(tarball, root, result) of one ./install --root of the release, shared by the tests of that release."""
     tarball = request.param
-    root = tmp_path_factory.mktemp("release") / "root"
+    root = with_every_log_folder(tmp_path_factory.mktemp("release") / "root")
     return tarball, root, run_install("--root", root, "--tarball", tarball, "--sha256", sha256_of(tarball), "--yes")
 
 
 def test_upstream_release_installs_and_runs(installed):
     tarball, root, result = installed
     assert result.returncode == 0, result.stderr
-    version = tarball.name[len("fail2ban-"):-len(".tar.gz")]
+    version = release_of(tarball)
     assert f"Checking that fail2ban-client -V runs as {version} ... ok" in result.stdout
+    assert "Testing the configuration with fail2ban-client -t ... ok" in result.stdout
+    assert "is off" not in result.stdout
     again = run_install("--root", root, "--tarball", tarball, "--sha256", sha256_of(tarball), "--yes")
     assert "Nothing to do" in again.stdout
 
@@ -62,3 +85,53 @@ def test_extended_filters_read_the_release_s_own_samples(installed, tmp_path):
                                      tmp_path)
             problems += [f"{spec}: {problem}" for problem in support.mismatches(section, found, times=False)]
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("banaction", sorted(render.ACTIONS))
+def test_jail_local_with_each_firewall_passes_the_release_s_own_test(installed, tmp_path, banaction):
+    """jail.local as rendered for iptables, nftables and ipset: fail2ban-client -t of the release reads
+    every jail, filter and action of it (1.1.1 rewrote iptables.conf and moved the default banactions)."""
+    tarball, root, result = installed
+    assert result.returncode == 0, result.stderr
+    staged = staged_at(root)
+    confdir = tmp_path / "fail2ban"
+    subprocess.run(["cp", "-a", str(staged.confdir), str(confdir)], check=True)
+    settings = defaults()
+    (confdir / "jail.local").write_text(render.jail_local(settings, banaction, {}))
+    (confdir / "jail.d" / "zz-staged-logs.local").write_text(
+        "".join(f"[{jail.name}]\nlogpath = {root / jail.logpath.lstrip('/')}\n\n"
+                for jail in settings.jails if jail.logpath))
+    checked = staged.run("fail2ban-client", "-c", confdir, "-t")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+NEWER_PYTHONS = newer_pythons()
+NEWEST_TARBALLS = [path for path in TARBALLS if releases.parse_version(release_of(path))[:2] >= (1, 1)]
+
+
+def venv_with_setuptools(version, python):
+    """A venv of that Python with setuptools (fail2ban's setup.py needs it; 3.12 has no distutils), kept in
+    tests/.cache: the Python's own installation stays untouched."""
+    venv = CACHE / f"venv-python{version}-setuptools"
+    if not (venv / "bin/python").exists():
+        subprocess.run([python, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                        "setuptools"], check=True)
+    return venv / "bin/python"
+
+
+@pytest.mark.skipif(not NEWER_PYTHONS, reason="no Python 3.12 or newer on this machine")
+@pytest.mark.skipif(not NEWEST_TARBALLS, reason="no 1.1.x release among QF2B_UPSTREAM_TARBALLS")
+@pytest.mark.parametrize("version", sorted(NEWER_PYTHONS))
+def test_release_1_1_builds_and_runs_on_newer_pythons_in_their_own_prefix(tmp_path, version):
+    """A --python that reads nothing from /usr gets fail2ban in its own site-packages."""
+    tarball = NEWEST_TARBALLS[-1]
+    python = venv_with_setuptools(version, NEWER_PYTHONS[version])
+    root = with_every_log_folder(tmp_path / "root")
+    result = run_install("--root", root, "--tarball", tarball, "--sha256", sha256_of(tarball),
+                         "--python", python, "--yes")
+    assert result.returncode == 0, result.stderr
+    assert f"Building fail2ban {release_of(tarball)} with Python {version}" in result.stdout
+    assert "Testing the configuration with fail2ban-client -t ... ok" in result.stdout
+    site_dir = staged_at(root).env["PYTHONPATH"]
+    assert site_dir.startswith(f"{root}{python.parent.parent}/lib/python{version}/site-packages"), site_dir

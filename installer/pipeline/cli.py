@@ -4,13 +4,18 @@ import sys
 
 from installer.shared.command_line import OneLineParser, run_command
 from installer.shared.paths import SOURCE_DIR
+from installer.shared.releases import NEWEST, UPSTREAM_ARCHIVES
 
 
 def build_parser(prog):
     parser = OneLineParser(prog=prog, description="Build and install fail2ban from a release tarball "
                                                   "on a qmail mail host.")
     parser.add_argument("--tarball", metavar="FILE", help="fail2ban-X.Y.Z.tar.gz as upstream publishes it "
-                        f"(default: the newest in {SOURCE_DIR})")
+                        f"(default: the release saved in {SOURCE_DIR}, else downloaded there)")
+    parser.add_argument("--release", metavar="X.Y.Z", default=NEWEST, help="the fail2ban release to look for "
+                        f"in {SOURCE_DIR} or download, without --tarball (default: {NEWEST})")
+    parser.add_argument("--mirror", metavar="URL", help="download URL/X.Y.Z.tar.gz (and configobj's source "
+                        f"release, where needed) instead of from {UPSTREAM_ARCHIVES}")
     parser.add_argument("--sha256", metavar="HEX", help="the digest upstream publishes for the tarball")
     parser.add_argument("--pyinotify-tarball", metavar="FILE", help="pyinotify-X.Y.Z.tar.gz as PyPI publishes it, "
                         f"for the fast log backend (default: the newest in {SOURCE_DIR}, if any)")
@@ -31,7 +36,8 @@ def run_install(args):
         from installer.pipeline.uninstall import uninstall
         return uninstall(args.root, quiet=args.quiet)
     from installer.pipeline.install import Options, install
-    return install(Options(tarball=args.tarball, sha256=args.sha256, root=args.root, config=args.config,
+    return install(Options(tarball=args.tarball, release=args.release, mirror=args.mirror,
+                           sha256=args.sha256, root=args.root, config=args.config,
                            python=args.python, pyinotify_tarball=args.pyinotify_tarball,
                            pyinotify_sha256=args.pyinotify_sha256, yes=args.yes, dry_run=args.dry_run,
                            quiet=args.quiet))

@@ -11,13 +11,13 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from installer.pipeline import apply, boot, build, interpreter, logwatch, payload, preflight, tarball
+from installer.pipeline import apply, boot, build, configobj_source, interpreter, logwatch, payload, preflight, tarball
 from installer.pipeline import pyinotify as pyinotify_release
 from installer.pipeline.journal import RunLock
 from installer.pipeline.place import Transaction, target_state
 from installer.pipeline.progress import Progress
 from installer.shared import manifest as manifest_file
-from installer.shared import paths
+from installer.shared import paths, releases
 from installer.shared.digest import sha256_bytes
 from installer.shared.errors import InstallerError
 from installer.shared.fail2ban import Client
@@ -28,6 +28,8 @@ STEPS = 8
 @dataclass
 class Options:
     tarball: str = None
+    release: str = releases.NEWEST
+    mirror: str = None
     sha256: str = None
     root: str = None
     config: str = None
@@ -74,6 +76,8 @@ class InstallRun:
         self.staged = options.root is not None
         self.progress = Progress(STEPS, quiet=options.quiet)
         self.settings = None
+        self.tarball_path = None     # the fail2ban release found or fetched before step 1
+        self.configobj = None        # configobj_source.Bootstrap where the installing Python lacks configobj
         self.site_text = None
         self.old = None              # the manifest of the run before, as found
         self.built = None
@@ -116,8 +120,8 @@ class InstallRun:
 
     def build(self, work):
         options, progress, root = self.options, self.progress, self.root
+        tarball_path = self.tarball_path
         with progress.step("Checking the host"):
-            tarball_path = preflight.find_tarball(options.tarball, root)
             pyinotify_path = pyinotify_release.find(options.pyinotify_tarball, root, options.pyinotify_sha256)
             preflight.check_free_space(root, work)
             named = tarball.version_from_name(tarball_path)
@@ -175,8 +179,11 @@ class InstallRun:
                                         f"{paths.relative(paths.SOURCE_DIR)}/{built.source.path.name}")
         entries += payload.host_files(rendered)
         entries.append(payload.Entry(paths.relative(paths.SITE_CONF), "file", self.site_text, 0o644))
-        # The Python running ./install has configobj, which qmail-f2b needs to read site.conf.
+        # qmail-f2b runs on the Python running ./install, which reads site.conf with configobj: its own,
+        # or the one this run unpacked, placed in our library beside the tool.
         entries += payload.tool(sys.executable)
+        if self.configobj:
+            entries += self.configobj.entries
         if boot.boots_with_systemd(root):
             entries += boot.systemd_entries(built.tree)
         return entries
@@ -272,19 +279,32 @@ class InstallRun:
 
     # ---- all of it ---------------------------------------------------------------------------
 
+    def fetch_sources(self, work):
+        """The fail2ban release and, where the installing Python lacks it, configobj: found in the source
+        folder or downloaded there (a dry run downloads into its scratch folder only), before anything needs
+        them. fail2ban's first, so that an offline host with nothing saved learns the main download first."""
+        options = self.options
+        self.tarball_path = preflight.find_tarball(options.tarball, self.root, options.release, options.sha256,
+                                                   options.mirror, work if options.dry_run else None,
+                                                   quiet=options.quiet)
+        self.configobj = configobj_source.ensure(self.root, work, options.mirror, save=not options.dry_run,
+                                                 quiet=options.quiet)
+
     def execute(self):
         preflight.check_root_folder(self.root, self.staged)
-        preflight.check_configobj()
         if self.options.dry_run:
-            self.read_site_settings()
             with tempfile.TemporaryDirectory(prefix="qmail-fail2ban-") as work:
+                self.fetch_sources(work)
+                self.read_site_settings()
                 self.build(work)
                 self.report_dry_run(apply.plan_actions(self.planned_entries(), self.root, self.old))
             return 0
         # Held to the end; taking it first undoes what a killed run left (see journal.py).
         with RunLock(self.root) as lock:
+            work = lock.work_dir()
+            self.fetch_sources(work)
             self.read_site_settings()
-            self.build(lock.work_dir())
+            self.build(work)
             actions = apply.plan_actions(self.planned_entries(), self.root, self.old)
             with Transaction(self.root, os.geteuid() == 0, lock.journal,
                              lock.created_relative()) as self.transaction:

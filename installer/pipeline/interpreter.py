@@ -18,7 +18,7 @@ try:
     setuptools_version = setuptools.__version__
 except Exception:
     setuptools_version = None
-print(json.dumps({"version": list(sys.version_info[:2]), "path": sys.path,
+print(json.dumps({"version": list(sys.version_info[:2]), "path": sys.path, "prefix": sys.prefix,
                   "executable": sys.executable, "setuptools": setuptools_version}))
 """
 
@@ -27,7 +27,8 @@ print(json.dumps({"version": list(sys.version_info[:2]), "path": sys.path,
 class Interpreter:
     path: str
     version: tuple
-    site_dir: str          # where fail2ban's package goes: a folder under the prefix this Python imports from
+    site_dir: str          # where fail2ban's package goes: a folder under the prefix this Python imports from,
+                           # or for a --python that reads nothing from it, that Python's own site-packages
     setuptools: str
 
     @property
@@ -63,7 +64,9 @@ def candidates(requested):
 
 
 def choose(release, prefix=PREFIX, requested=None):
-    """The first candidate Python that can run this release and imports packages from under prefix."""
+    """The first candidate Python that can run this release and imports packages from under prefix; or the
+    requested one (--python) with its own site-packages, where it reads nothing from prefix (a Python built
+    into /opt or a pyenv folder): the admin chose it, and fail2ban runs there as it runs under prefix."""
     reasons = []
     for path in candidates(requested):
         if not (os.path.isfile(path) and os.access(path, os.X_OK)):
@@ -76,6 +79,8 @@ def choose(release, prefix=PREFIX, requested=None):
             reasons.append(problem)
             continue
         site_dir = site_dir_under(prefix, facts["path"])
+        if not site_dir and requested:
+            site_dir = site_dir_under(facts["prefix"], facts["path"])
         if not site_dir:
             reasons.append(f"{path} imports nothing from {prefix}, so a fail2ban installed there could not run")
             continue

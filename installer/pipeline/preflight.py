@@ -1,11 +1,11 @@
 """Step 1: everything that can be known to fail before anything is unpacked or written."""
 
-import importlib.util
 import os
+import re
 import shutil
 from pathlib import Path
 
-from installer.pipeline import tarball
+from installer.pipeline import download, tarball
 from installer.shared import releases
 from installer.shared.errors import InstallerError
 from installer.shared.paths import SOURCE_DIR, under
@@ -21,23 +21,33 @@ def check_root_folder(root, staged):
                              "or stage everything into a folder with --root DIR")
 
 
-def check_configobj():
-    if importlib.util.find_spec("configobj") is None:
-        raise InstallerError("the Python module configobj is missing: install it (python3 -m pip install "
-                             "configobj, or your distribution's python3-configobj) and run ./install again")
+RELEASE_FORM = re.compile(r"^\d+\.\d+\.\d+$")
 
 
-def find_tarball(given, root):
+def find_tarball(given, root, release=releases.NEWEST, sha256=None, mirror=None, download_into=None, quiet=False):
+    """The fail2ban release to build: --tarball; else the release saved in the source folder under the
+    name ./install or a browser gives it (or a newer one saved there); else downloaded into download_into
+    (default: the source folder) and verified there before it takes its name."""
     if given:
         path = Path(given)
         if not path.is_file():
             raise InstallerError(f"--tarball {given}: no such file")
         return path
+    if not RELEASE_FORM.match(release):
+        raise InstallerError(f"--release {release}: give a release as X.Y.Z, e.g. {releases.NEWEST}")
     folder = under(root, SOURCE_DIR)
+    for name in (releases.saved_name(release), releases.archive_name(release)):
+        if (folder / name).is_file():
+            return folder / name
     newest = tarball.find_newest(folder)
-    if newest is None:
-        raise InstallerError(f"no fail2ban-X.Y.Z.tar.gz given and none in {folder}: {releases.DOWNLOAD_HINT}")
-    return newest
+    if newest and releases.parse_version(tarball.version_from_name(newest)) > releases.parse_version(release):
+        return newest
+    if mirror:
+        download.check_url(mirror)
+    saved = folder / releases.saved_name(release)
+    hint = f"save it as {saved} and run ./install again, or pass --tarball FILE"
+    return download.fetch(releases.download_url(release, mirror), download_into or folder, saved.name,
+                          lambda path: tarball.verify(path, sha256), hint, quiet=quiet)
 
 
 def check_free_space(root, scratch):

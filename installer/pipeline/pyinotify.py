@@ -1,6 +1,6 @@
 """pyinotify, fail2ban's fast log backend, from the source release the admin saves beside fail2ban's.
 
-The installer fetches nothing. Where pyinotify-X.Y.Z.tar.gz lies in SOURCE_DIR (or is given with
+pyinotify is never fetched. Where pyinotify-X.Y.Z.tar.gz lies in SOURCE_DIR (or is given with
 --pyinotify-tarball), it is verified and unpacked like fail2ban's tarball and built with its own
 setup.py into fail2ban's stage, so that the manifest places, upgrades and removes it with fail2ban.
 It is built only for a Python that can run it, and only where that Python does not already import

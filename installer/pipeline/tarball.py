@@ -28,7 +28,8 @@ class Source:
 
 
 def version_from_name(tarball, project="fail2ban"):
-    match = re.match(rf"^{re.escape(project)}-(\d+\.\d+(?:\.\d+)?)\.tar\.gz$", Path(tarball).name)
+    """The release a tarball's name states: PROJECT-X.Y.Z.tar.gz, or X.Y.Z.tar.gz as GitHub names tag archives."""
+    match = re.match(rf"^(?:{re.escape(project)}-)?(\d+\.\d+(?:\.\d+)?)\.tar\.gz$", Path(tarball).name)
     return match.group(1) if match else None
 
 

@@ -85,7 +85,8 @@ class Configuration:
 
     def jails_without_logs(self):
         """Jails whose logpath matches no file: fail2ban warns about them, and will not start."""
-        return re.findall(r"Have not found any log file for (\S+) jail", self.warnings)
+        # 1.1.1 quotes the jail's name: "for 'dovecot' jail."; earlier releases do not.
+        return re.findall(r"Have not found any log file for '?([^\s']+)'? jail", self.warnings)
 
     def filter_text(self, jail):
         """A filter file that matches exactly as the jail does, for fail2ban-regex."""

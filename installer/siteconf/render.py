@@ -125,6 +125,10 @@ bantime = {settings.bantime}
 usedns = no
 # How jails watch their logs: pyinotify is woken by the kernel; auto takes it where it imports.
 backend = {log_backend}
+# fail2ban 1.1.1 would move a jail whose log is missing to the systemd journal, which these services
+# do not write to (older releases do not read this). A missing log stays an error that fail2ban
+# reports and qmail-f2b doctor names, as with every release.
+systemd_if_nologs = false
 # The firewall of any other jail (jail.d/*.local) that does not name its own action.
 banaction = {multiport}
 banaction_allports = {allports}

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from installer.shared import releases
 from tests.support.mailhost import RC, TOOL, back_as_installed, dovecot_failures, installed_mail_host
 
 JAILS = ("dovecot", "qmail-smtp", "qmail-submission", "vpopmail", "qmailadmin", "roundcube", "custom")
@@ -309,7 +310,7 @@ def test_a_python_too_new_for_the_release_fails(host):
     try:
         message = found(doctor(host)[1], "FAIL", "asyncore")
         assert message.startswith("fail2ban 1.0.2 cannot run on Python 3.1")
-        assert message.endswith("use fail2ban 1.1.0, or pass --python with a Python 3.11 or older; then run"
-                                " ./install again")
+        assert message.endswith(f"use fail2ban 1.1.x ({releases.NEWEST}), or pass --python with a Python 3.11 or"
+                                " older; then run ./install again")
     finally:
         put_back_server(host)

@@ -37,13 +37,20 @@ def pyinotify_tarball():
     return cached_tarball("pyinotify-*.tar.gz", "make_pyinotify_tarball.py")
 
 
+def configobj_tarball():
+    """configobj's source release from PyPI, as ./install fetches it for a Python without configobj."""
+    return cached_tarball("configobj-*.tar.gz", "get_configobj.py")
+
+
 def install_command(*args):
     """./install run by the Python running the tests (it has configobj), as an admin would type it."""
     return [sys.executable, str(REPO / "install"), *map(str, args)]
 
 
-def run_install(*args, **kwargs):
-    return subprocess.run(install_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+def run_install(*args, offline=False, **kwargs):
+    """./install with args; offline: in a network namespace of its own, where no download can reach out."""
+    command = (["unshare", "--net"] if offline else []) + install_command(*args)
+    return subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True, timeout=kwargs.pop("timeout", 300), **kwargs)
 
 

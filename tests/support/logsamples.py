@@ -162,6 +162,9 @@ def _dovecot():
         (1, 3, lambda rng, ip: f"auth-worker({rng.randrange(1000, 30000)}): pam({user_name(rng)},{ip}): "
                                "pam_authenticate() failed: Authentication failure (password mismatch?)"),
         (2, 4, lambda rng, ip: f"auth: passwd-file({user_name(rng)},{ip},<{session_id(rng)}>): unknown user"),
+        # Dovecot 2.4: the client in the auth process's brackets, then only the passdb driver
+        (1, 5, lambda rng, ip: f"auth({user_name(rng)},{ip},sasl:login)<{session_id(rng)}>: Info: sql: "
+                               "Password mismatch"),
     ]
     return (lambda when: syslog_stamp(when) + " mail dovecot: "), normal, failures
 
@@ -175,7 +178,7 @@ SERVICES = {
     "dovecot": _dovecot,
 }
 REGEX_COUNT = {"qmail-smtp": 3, "vpopmail": 1, "qmailadmin": 1, "roundcube-auth": 2, "roundcube-userlogins": 2,
-               "dovecot": 4}
+               "dovecot": 5}
 
 
 def _pick(rng, kinds):
