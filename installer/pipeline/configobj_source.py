@@ -34,14 +34,15 @@ def verify(path):
     if actual not in releases.CONFIGOBJ_PUBLISHED_SHA256:
         published = next(iter(releases.CONFIGOBJ_PUBLISHED_SHA256))
         raise InstallerError(f"{Path(path).name} has sha256 {actual}, not {published} as PyPI publishes for "
-                             f"configobj {releases.CONFIGOBJ_VERSION}: download it again from "
-                             f"{releases.CONFIGOBJ_URL}")
+                             f"configobj {releases.CONFIGOBJ_VERSION}: download it again "
+                             f"({releases.CONFIGOBJ_FETCH})")
     return actual
 
 
 def _missing_hint(folder):
-    return (f"the Python module configobj is missing from {sys.executable}: save {releases.CONFIGOBJ_URL} "
-            f"as {folder / releases.CONFIGOBJ_SOURCE_RELEASE} and run ./install again")
+    return (f"the Python module configobj is missing from {sys.executable}: save PyPI's "
+            f"{releases.CONFIGOBJ_SOURCE_RELEASE} ({releases.CONFIGOBJ_FETCH}) as "
+            f"{folder / releases.CONFIGOBJ_SOURCE_RELEASE} and run ./install again")
 
 
 def _pip_download(into, folder):

@@ -53,7 +53,8 @@ PYINOTIFY_PUBLISHED_SHA256 = {
 # into our own library rather than the system's site-packages.
 CONFIGOBJ_VERSION = "5.0.9"
 CONFIGOBJ_SOURCE_RELEASE = f"configobj-{CONFIGOBJ_VERSION}.tar.gz"
-CONFIGOBJ_URL = f"https://files.pythonhosted.org/packages/source/c/configobj/{CONFIGOBJ_SOURCE_RELEASE}"
+# Where the admin gets it by hand: PyPI's source release, as pip fetches it.
+CONFIGOBJ_FETCH = f"pip download --no-deps --no-binary configobj configobj=={CONFIGOBJ_VERSION}"
 CONFIGOBJ_PUBLISHED_SHA256 = {
     "03c881bbf23aa07bccf1b837005975993c4ab4427ba57f959afdd9d1a2386848": CONFIGOBJ_VERSION,
 }

@@ -101,7 +101,7 @@ def test_configobj_neither_saved_nor_reachable_is_one_line_naming_its_download(t
                                                                                python_without_configobj):
     result = install_as(throwaway, python_without_configobj, "--tarball", fixture_tarball,
                         "--sha256", sha256_of(fixture_tarball), "--yes")
-    one_error_line(result, releases.CONFIGOBJ_URL, f"/usr/local/src/{releases.CONFIGOBJ_SOURCE_RELEASE}")
+    one_error_line(result, releases.CONFIGOBJ_FETCH, f"/usr/local/src/{releases.CONFIGOBJ_SOURCE_RELEASE}")
     assert untouched(throwaway)
 
 
