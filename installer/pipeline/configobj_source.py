@@ -14,7 +14,6 @@ from pathlib import Path
 
 from installer.pipeline import download, payload, tarball
 from installer.shared import paths, releases
-from installer.shared.digest import sha256_file
 from installer.shared.errors import InstallerError
 from installer.shared.run import last_meaningful_line, run
 
@@ -28,15 +27,17 @@ def importable():
     return importlib.util.find_spec("configobj") is not None
 
 
-def verify(path):
-    """The pinned release and nothing else: there is one configobj this installer knows to work."""
-    actual = sha256_file(path)
+def verify(path, folder):
+    """The Received copy of path in folder (see tarball.receive), if it is the pinned release and nothing
+    else: there is one configobj this installer knows to work."""
+    received = tarball.receive(path, folder)
+    actual = received.digest
     if actual not in releases.CONFIGOBJ_PUBLISHED_SHA256:
         published = next(iter(releases.CONFIGOBJ_PUBLISHED_SHA256))
         raise InstallerError(f"{Path(path).name} has sha256 {actual}, not {published} as PyPI publishes for "
                              f"configobj {releases.CONFIGOBJ_VERSION}: download it again "
                              f"({releases.CONFIGOBJ_FETCH})")
-    return actual
+    return received
 
 
 def _missing_hint(folder):
@@ -68,16 +69,17 @@ def find(root, work, mirror=None, save=True, quiet=False):
     folder = paths.under(root, paths.SOURCE_DIR)
     saved = folder / releases.CONFIGOBJ_SOURCE_RELEASE
     if saved.is_file():
-        verify(saved)
         return saved
     keep_in = folder if save else Path(work)
     if mirror:
         download.check_url(mirror)
         url = f"{mirror.rstrip('/')}/{releases.CONFIGOBJ_SOURCE_RELEASE}"
-        return download.fetch(url, keep_in, saved.name, verify, _missing_hint(folder), quiet=quiet)
+        # Checked in a folder beside the download, which goes with it.
+        return download.fetch(url, keep_in, saved.name, lambda path: verify(path, Path(path).parent / "checked"),
+                              _missing_hint(folder), quiet=quiet)
     pip_folder = Path(work) / "pip-download"
     fetched = _pip_download(pip_folder, folder)
-    verify(fetched)
+    verify(fetched, pip_folder / "checked")
     if not save:
         return fetched
     keep_in.mkdir(parents=True, exist_ok=True)
@@ -92,7 +94,9 @@ class Bootstrap:
     """configobj unpacked for this run: importable by it at once, placed in our library by the transaction."""
 
     def __init__(self, source_release, work):
-        top = tarball.unpack(source_release, Path(work) / "configobj", "configobj")
+        # Verified as the copy that is unpacked: the saved file may be replaced after any earlier look.
+        received = verify(source_release, Path(work) / "received-configobj")
+        top = tarball.unpack(received, source_release, Path(work) / "configobj", "configobj")
         version = tarball.stated_version(source_release, top, "configobj", f"{PACKAGE_FOLDER}/_version.py",
                                          "__version__")
         package = top / PACKAGE_FOLDER

@@ -47,7 +47,9 @@ def find_tarball(given, root, release=releases.NEWEST, sha256=None, mirror=None,
     saved = folder / releases.saved_name(release)
     hint = f"save it as {saved} and run ./install again, or pass --tarball FILE"
     return download.fetch(releases.download_url(release, mirror), download_into or folder, saved.name,
-                          lambda path: tarball.verify(path, sha256), hint, quiet=quiet)
+                          # Checked in a folder beside the download, which goes with it.
+                          lambda path: tarball.verify(path, Path(path).parent / "checked", sha256), hint,
+                          quiet=quiet)
 
 
 def check_free_space(root, scratch):
