@@ -502,3 +502,37 @@ def doctor(client=None, root="/", environ=os.environ):
     return Report({"ok": not failed, "checks": [asdict(finding) for finding in found]},
                   [f"{finding.level:<4}  {finding.message}" for finding in found], 1 if failed else 0)
 
+
+# ---- as a Nagios/Icinga plugin ------------------------------------------------------------------
+
+NAGIOS_OK, NAGIOS_WARNING, NAGIOS_CRITICAL, NAGIOS_UNKNOWN = 0, 1, 2, 3
+NAGIOS_STATES = {NAGIOS_OK: "OK", NAGIOS_WARNING: "WARNING", NAGIOS_CRITICAL: "CRITICAL",
+                 NAGIOS_UNKNOWN: "UNKNOWN"}
+
+
+def nagios(client=None, root="/", environ=os.environ):
+    """doctor's checks as the plugin convention wants them: one status line with perfdata, and exit
+    0 (OK), 1 (WARNING: a doctor warning), 2 (CRITICAL: a failure, such as a server that does not
+    answer or a firewall that holds fewer bans than fail2ban) or 3 (UNKNOWN: not run as root, so
+    nothing could be asked). The log scans are left out: a plugin must answer within seconds."""
+    client = client or Client(root)
+    found = findings(client, root, environ, scan_logs=False)
+    failed = [finding for finding in found if finding.level == "FAIL"]
+    warned = [finding for finding in found if finding.level == "WARN"]
+    held = [finding for finding in found if finding.check.startswith(HOLDINGS_CHECK) and finding.level != "WARN"]
+    missing = [finding for finding in held if finding.level == "FAIL"]
+    if os.geteuid() != 0:
+        state, shown = NAGIOS_UNKNOWN, [finding.message for finding in failed[:1]]
+    elif failed:
+        state, shown = NAGIOS_CRITICAL, [finding.message for finding in failed]
+    elif warned:
+        state, shown = NAGIOS_WARNING, [finding.message for finding in warned]
+    else:
+        state, shown = NAGIOS_OK, [f"fail2ban is running; the firewall holds every ban of"
+                                   f" {counted(len(held), 'jail')}"]
+    banned = running_bans(client) or {}
+    perfdata = (f"jails={len(banned)};;;0 banned={sum(len(bans) for bans in banned.values())};;;0"
+                f" firewall_short_jails={len(missing)};;1;0 failures={len(failed)};;1;0 warnings={len(warned)};1;;0")
+    line = f"QMAIL-F2B {NAGIOS_STATES[state]} - {'; '.join(shown)} | {perfdata}"
+    return Report({"state": NAGIOS_STATES[state], "exit": state, "checks": [asdict(finding) for finding in found]},
+                  [line], state)

@@ -52,3 +52,6 @@ def test_doctor_checks_the_sets_of_the_set_action_and_flags_a_flushed_one(host):
         f"FAIL  firewall of {jail}: {sets}{jail} lacks 1 of fail2ban's {bans} ({address}): the firewall was"
         " flushed or reloaded behind fail2ban; put them back with /etc/rc.d/rc.fail2ban restart"
         for jail, bans, address in (("dovecot", "1 ban", "192.0.2.9"), ("custom", "2 bans", "2001:db8:5::/48"))]
+    nagios = host.run(f"{TOOL} doctor --nagios", timeout=120)
+    assert nagios.returncode == 2
+    assert nagios.stdout.startswith("QMAIL-F2B CRITICAL - firewall of dovecot: nftables sets")
