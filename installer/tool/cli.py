@@ -41,6 +41,8 @@ def build_parser(prog):
     metrics = commands.add_parser("metrics", parents=[as_json], help="fail2ban's state for Prometheus")
     metrics.add_argument("--textfile", metavar="DIR",
                          help="write DIR/qmail_f2b.prom for node_exporter's textfile collector")
+    commands.add_parser("watchdog", parents=[as_json],
+                        help="start fail2ban and mail the admin when it stopped answering (run by cron)")
     return parser
 
 
@@ -52,6 +54,9 @@ def report_of(args, client):
     if args.command == "metrics":
         from installer.tool.metrics import metrics
         return metrics(client, args.textfile)
+    if args.command == "watchdog":
+        from installer.tool.watchdog import watchdog
+        return watchdog(client)
     if args.command == "status":
         return commands.status(client, args.jail)
     if args.command == "ban":
