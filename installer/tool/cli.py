@@ -16,6 +16,12 @@ def line_count(text):
     return int(text)
 
 
+def day_count(text):
+    if not (text.isascii() and text.isdigit() and 0 < int(text) <= 36500):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days (1 or more)")
+    return int(text)
+
+
 def build_parser(prog):
     parser = OneLineParser(prog=prog, description="See and manage fail2ban's bans on a qmail mail host.")
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
@@ -43,6 +49,9 @@ def build_parser(prog):
                          help="write DIR/qmail_f2b.prom for node_exporter's textfile collector")
     commands.add_parser("watchdog", parents=[as_json],
                         help="start fail2ban and mail the admin when it stopped answering (run by cron)")
+    report = commands.add_parser("report", parents=[as_json], help="bans per jail, top addresses and networks")
+    report.add_argument("--days", type=day_count, default=7, metavar="N", help="the last N days (default 7)")
+    report.add_argument("--mail", action="store_true", help="mail it to the admin (site.conf's dest)")
     return parser
 
 
@@ -57,6 +66,9 @@ def report_of(args, client):
     if args.command == "watchdog":
         from installer.tool.watchdog import watchdog
         return watchdog(client)
+    if args.command == "report":
+        from installer.tool.banreport import report
+        return report(client, args.days, send=args.mail)
     if args.command == "status":
         return commands.status(client, args.jail)
     if args.command == "ban":
