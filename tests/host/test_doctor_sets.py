@@ -55,3 +55,27 @@ def test_doctor_checks_the_sets_of_the_set_action_and_flags_a_flushed_one(host):
     nagios = host.run(f"{TOOL} doctor --nagios", timeout=120)
     assert nagios.returncode == 2
     assert nagios.stdout.startswith("QMAIL-F2B CRITICAL - firewall of dovecot: nftables sets")
+
+
+def test_doctor_checks_the_ipsets_of_the_set_action_and_flags_a_flushed_one(host):
+    host.run("printf '[custom]\\naction = qmail-f2b-set.py[firewall=ipset]\\n' > /etc/fail2ban/jail.d/zz-ipset.local"
+             " && /etc/rc.d/rc.fail2ban restart >/dev/null", check=True, timeout=120)
+    try:
+        host.run(f"fail2ban-client unban --all >/dev/null && {TOOL} ban 192.0.2.77", check=True)
+        host.run("for i in $(seq 80); do ipset list qf2b4-custom | grep -q 192.0.2.77 && break; sleep 0.25; done",
+                 check=True, timeout=60)
+        status, lines = doctor(host)
+        assert lines_with(lines, "ipset") == [
+            "OK    can change the firewall's sets: created, filled and destroyed a scratch set with ipset",
+            "OK    the jails ban with ipset (matched by iptables over nf_tables here), nftables; working here:"
+            " nftables, iptables over nf_tables, legacy iptables",
+            "OK    firewall of custom: ipsets qf2b4-custom, qf2b6-custom holds 1 entry, covering fail2ban's 1 ban"]
+        host.run("ipset flush qf2b4-custom", check=True)
+        status, lines = doctor(host)
+        assert status == 1
+        assert lines_with(lines, "FAIL") == [
+            "FAIL  firewall of custom: ipsets qf2b4-custom, qf2b6-custom lacks 1 of fail2ban's 1 ban (192.0.2.77):"
+            " the firewall was flushed or reloaded behind fail2ban; put them back with /etc/rc.d/rc.fail2ban restart"]
+    finally:
+        host.run("rm -f /etc/fail2ban/jail.d/zz-ipset.local && /etc/rc.d/rc.fail2ban restart >/dev/null", check=True,
+                 timeout=120)
