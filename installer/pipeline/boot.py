@@ -6,7 +6,7 @@ from pathlib import Path
 
 from installer.pipeline.payload import Entry
 from installer.pipeline.place import target_state
-from installer.shared.paths import CRON_D, RC_SCRIPT, ROOT_CRONTAB, TOOL, relative
+from installer.shared.paths import CRON_D, RC_SCRIPT, ROOT_CRONTAB, TOOL, is_host_root, relative
 
 RC_LOCAL = "etc/rc.d/rc.local"
 RC_LOCAL_SHUTDOWN = "etc/rc.d/rc.local_shutdown"
@@ -19,6 +19,7 @@ HEADER = "#!/bin/sh\n#\n# /{name}: local {what} commands.\n"
 # Mondays at 07:00: last week's bans to the admin.
 CRON_JOBS = (("* * * * *", f"{TOOL} watchdog"), ("0 7 * * 1", f"{TOOL} report --mail --days 7"))
 CRON_FILE = f"{relative(CRON_D)}/qmail-fail2ban"
+ROOT_CRONTAB_UPDATE = f"{Path(ROOT_CRONTAB).parent}/cron.update"
 CRON_HEADER = {
     CRON_FILE: "# /etc/cron.d/qmail-fail2ban: qmail-f2b's watchdog and weekly report (qmail-fail2ban's ./install).\n"
                "SHELL=/bin/sh\nPATH=/usr/sbin:/usr/bin:/sbin:/bin\n",
@@ -49,9 +50,10 @@ def _header(name):
 
 
 def _add_lines(transaction, manifest, name, lines, mode):
-    """Append the lines to the file once each, creating it (with mode) when it is missing."""
+    """Append the lines to the file once each, creating it (with mode) when it is missing; whether it changed."""
     path = transaction.path(name)
     kind, _ = target_state(path)
+    changed = True
     if kind == "missing":
         transaction.write(name, (_header(name) + "".join(line + "\n" for line in lines)).encode(), mode)
         if name not in manifest["created"]:
@@ -59,10 +61,12 @@ def _add_lines(transaction, manifest, name, lines, mode):
     else:
         text = path.read_text()
         missing = [line for line in lines if line not in text.splitlines()]
+        changed = bool(missing)
         if missing:
             text += ("" if text.endswith("\n") or not text else "\n") + "".join(line + "\n" for line in missing)
             transaction.write(name, text.encode(), path.stat().st_mode & 0o7777)
     manifest["hooks"][name] = list(lines)
+    return changed
 
 
 def add_hooks(transaction, manifest):
@@ -81,15 +85,27 @@ def cron_target(root):
     return crontab, [f"{when} {command} >/dev/null 2>&1" for when, command in CRON_JOBS]
 
 
+def tell_dcron(root):
+    """dcron rereads a crontab at once only when crontab(1) names it in crontabs/cron.update (else at
+    its hourly rescan): the live host's crond is told the same way. Not part of the transaction: crond
+    removes the file, and rereading an unchanged crontab after a rollback is harmless."""
+    if is_host_root(root):
+        with open(Path(root) / relative(ROOT_CRONTAB_UPDATE), "a") as update:
+            update.write("root\n")
+
+
 def add_cron_jobs(transaction, manifest, root):
     """Our jobs in root's crontab or /etc/cron.d, recorded as hooks: uninstall takes exactly them out.
-    A crontab is root's alone (0600); dcron reads it again when it changes."""
+    A crontab is root's alone (0600)."""
     name, lines = cron_target(root)
-    _add_lines(transaction, manifest, name, lines, 0o644 if name == CRON_FILE else 0o600)
+    if _add_lines(transaction, manifest, name, lines, 0o644 if name == CRON_FILE else 0o600) and name != CRON_FILE:
+        tell_dcron(root)
 
 
 def remove_hooks(transaction, manifest):
     """Take out exactly our lines; a file we created that holds nothing else goes too."""
+    if relative(ROOT_CRONTAB) in manifest["hooks"] and transaction.path(relative(ROOT_CRONTAB)).is_file():
+        tell_dcron(transaction.root)
     for name, lines in manifest["hooks"].items():
         path = transaction.path(name)
         if not path.is_file():
