@@ -22,9 +22,10 @@ from installer.shared import firewall
 from installer.shared.run import last_meaningful_line, run
 
 SET_ACTION = "qmail-f2b-set"
-# What a missing chain, table or set sounds like: nothing is held there (yet), which is no failure
-# of the firewall itself (fail2ban creates them at the first ban).
-ABSENT = ("No chain/target/match", "does not exist", "No such file or directory", "Could not process rule")
+# What a missing table or set sounds like to nft and ipset: nothing is held there (yet), which is no
+# failure of the firewall itself (fail2ban creates them at the first ban). A refusal (no NET_ADMIN)
+# sounds otherwise and makes the jail unreadable, not empty.
+ABSENT = ("does not exist", "No such file or directory")
 TIMEOUT = 30
 
 
@@ -51,10 +52,6 @@ class Holding:
     @property
     def where(self):
         return "; ".join(store.description for store in self.stores)
-
-    def as_data(self):
-        return {"jail": self.jail, "firewall": self.where, "held": None if self.held is None else len(self.held),
-                "banned": len(self.banned), "missing": self.missing, "problem": self.problem}
 
 
 def stores_of(configuration, jail):
