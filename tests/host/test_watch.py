@@ -30,7 +30,9 @@ WAIT = 30
 @pytest.fixture(scope="module")
 def host(fixture_tarball):
     with installed_mail_host(fixture_tarball) as host:
-        host.run(f"cat > /usr/sbin/sendmail <<'EOF'\n{SENDMAIL}EOF\nchmod 755 /usr/sbin/sendmail", check=True)
+        # The stand-in replaces the link to msmtp, rather than writing through it.
+        host.run(f"rm -f /usr/sbin/sendmail && cat > /usr/sbin/sendmail <<'EOF'\n{SENDMAIL}EOF\n"
+                 "chmod 755 /usr/sbin/sendmail", check=True)
         yield host
 
 
