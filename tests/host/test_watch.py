@@ -98,7 +98,7 @@ def test_metrics_say_what_the_server_holds_and_node_exporter_serves_them(host):
     assert written.stdout == f"wrote {TEXTFILES}/qmail_f2b.prom\n"
     exporter = host.run(f"prometheus-node-exporter --collector.disable-defaults --collector.textfile"
                         f" --collector.textfile.directory={TEXTFILES}"
-                        f" --web.listen-address=127.0.0.1:{NODE_EXPORTER_PORT} >/tmp/node-exporter.log 2>&1 &"
+                        f" --web.listen-address=127.0.0.1:{NODE_EXPORTER_PORT} >/var/log/node-exporter.log 2>&1 &"
                         " echo $!", check=True).stdout.strip()
     try:
         scrape = f"curl -sf http://127.0.0.1:{NODE_EXPORTER_PORT}/metrics"
