@@ -207,6 +207,7 @@ class InstallRun:
         with self.progress.step("Adding boot hooks and the manifest"):
             if not boot.boots_with_systemd(self.root):
                 boot.add_hooks(transaction, manifest)
+            boot.add_cron_jobs(transaction, manifest, self.root)
             built = self.built
             manifest["release"] = {"version": built.source.version, "sha256": built.digest,
                                    "python": built.python.path, "site_dir": built.python.site_dir}
@@ -244,7 +245,8 @@ class InstallRun:
                 self.progress.say(f"  {verbs[action]} {shown}")
         for log, _, _ in self.empty_logs_to_create():
             self.progress.say(f"  would create the empty log {self.root / log} if missing")
-        self.progress.say("  would test the configuration and add boot hooks; dry run: nothing was changed")
+        self.progress.say("  would test the configuration and add boot hooks and cron jobs;"
+                          " dry run: nothing was changed")
 
     def summarize(self):
         from installer.siteconf import render

@@ -1,6 +1,7 @@
 """fail2ban-client, as installed under a root: the calls the installer and qmail-f2b make."""
 
 import ast
+import json
 import os
 import re
 from pathlib import Path
@@ -82,6 +83,20 @@ class Configuration:
     def actions(self, jail):
         return [command[3] for command in self.commands
                 if command[0] == "set" and command[1:3] == [jail, "addaction"]]
+
+    def action_options(self, jail, action):
+        """The options the jail gives one of its actions: a command action's properties (name,
+        port...) or a Python action's keyword arguments (the JSON after its file)."""
+        options = {}
+        for command in self.commands:
+            if command[0] == "set" and command[1:4] == [jail, "addaction", action] and len(command) > 5:
+                try:
+                    options.update(json.loads(command[5]))
+                except ValueError:
+                    pass
+            elif command[0] == "multi-set" and command[1:4] == [jail, "action", action]:
+                options.update({key: value for key, value in command[4]})
+        return options
 
     def jails_without_logs(self):
         """Jails whose logpath matches no file: fail2ban warns about them, and will not start."""

@@ -57,3 +57,19 @@ def is_host_root(root):
 
 # The folder this package lies in: a checkout (with rc.d/, filter.d/ ... beside it) or a site folder.
 PACKAGE_PARENT = Path(__file__).resolve().parents[2]
+
+# Where the admin's mail goes: the sendmail interface of qmail (or any MTA), as fail2ban's
+# sendmail actions call it.
+SENDMAIL = "/usr/sbin/sendmail"
+# fail2ban's database where its configuration names none (fail2ban.conf's default).
+FAIL2BAN_DB = "/var/lib/fail2ban/fail2ban.sqlite3"
+# qmail-f2b's metrics for node_exporter's textfile collector: Debian's default folder, and the file.
+TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
+TEXTFILE_NAME = "qmail_f2b.prom"
+# The textfile folder the admin chose with `qmail-f2b metrics --textfile DIR`, which the watchdog refreshes.
+TEXTFILE_CHOICE = f"{STATE_DIR}/textfile-dir"
+# What the watchdog found and did, so that one incident makes one mail.
+WATCHDOG_STATE = f"{STATE_DIR}/watchdog.json"
+# Root's crontab the Slackware way (dcron), and the drop-in folder of hosts that use one instead.
+ROOT_CRONTAB = "/var/spool/cron/crontabs/root"
+CRON_D = "/etc/cron.d"

@@ -16,6 +16,12 @@ def line_count(text):
     return int(text)
 
 
+def day_count(text):
+    if not (text.isascii() and text.isdigit() and 0 < int(text) <= 36500):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days (1 or more)")
+    return int(text)
+
+
 def build_parser(prog):
     parser = OneLineParser(prog=prog, description="See and manage fail2ban's bans on a qmail mail host.")
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
@@ -34,15 +40,35 @@ def build_parser(prog):
     log = commands.add_parser("log", parents=[as_json], help="the end of fail2ban's log")
     log.add_argument("-n", "--lines", type=line_count, default=50, metavar="N", help="lines to show (default 50)")
     log.add_argument("-f", "--follow", action="store_true", help="keep showing lines as they are written")
-    commands.add_parser("doctor", parents=[as_json], help="check what stands between this host and working bans")
+    doctor = commands.add_parser("doctor", parents=[as_json],
+                                 help="check what stands between this host and working bans")
+    doctor.add_argument("--nagios", action="store_true",
+                        help="as a Nagios/Icinga plugin: one status line with perfdata, exit 0/1/2/3")
+    metrics = commands.add_parser("metrics", parents=[as_json], help="fail2ban's state for Prometheus")
+    metrics.add_argument("--textfile", metavar="DIR",
+                         help="write DIR/qmail_f2b.prom for node_exporter's textfile collector")
+    commands.add_parser("watchdog", parents=[as_json],
+                        help="start fail2ban and mail the admin when it stopped answering (run by cron)")
+    report = commands.add_parser("report", parents=[as_json], help="bans per jail, top addresses and networks")
+    report.add_argument("--days", type=day_count, default=7, metavar="N", help="the last N days (default 7)")
+    report.add_argument("--mail", action="store_true", help="mail it to the admin (site.conf's dest)")
     return parser
 
 
 def report_of(args, client):
     from installer.tool import commands
     if args.command == "doctor":
-        from installer.tool.doctor import doctor
-        return doctor(client)
+        from installer.tool.doctor import doctor, nagios
+        return nagios(client) if args.nagios else doctor(client)
+    if args.command == "metrics":
+        from installer.tool.metrics import metrics
+        return metrics(client, args.textfile)
+    if args.command == "watchdog":
+        from installer.tool.watchdog import watchdog
+        return watchdog(client)
+    if args.command == "report":
+        from installer.tool.banreport import report
+        return report(client, args.days, send=args.mail)
     if args.command == "status":
         return commands.status(client, args.jail)
     if args.command == "ban":
@@ -72,6 +98,17 @@ def run(args):
     return report.status
 
 
+def run_plugin(args):
+    """A Nagios plugin that cannot check says UNKNOWN (exit 3), on its one line, whatever went wrong."""
+    try:
+        return run(args)
+    except Exception as error:  # noqa: BLE001 - the plugin convention wants every failure as UNKNOWN
+        print(f"QMAIL-F2B UNKNOWN - {error}")
+        return 3
+
+
 def main(argv=None, prog="qmail-f2b"):
     args = build_parser(prog).parse_args(sys.argv[1:] if argv is None else argv)
+    if getattr(args, "nagios", False):
+        return run_plugin(args)
     return run_command(prog, lambda: run(args))

@@ -18,7 +18,7 @@ from installer.shared.fail2ban import NOT_RUNNING, Client
 from installer.shared.paths import RC_SCRIPT, SERVER, SERVER_OVERRIDE, SITE_CONF, under
 from installer.shared.run import last_meaningful_line, run
 from installer.siteconf import settings as site_settings
-from installer.tool import logtail
+from installer.tool import holdings, logtail
 from installer.tool.report import Report
 
 # A scratch chain (iptables) or table (nftables) that proves the firewall can be changed.
@@ -92,6 +92,32 @@ def _scratch_nft(tool):
         if result.returncode != 0:
             return last_meaningful_line(result.stderr) or "nft failed"
     return None
+
+
+def _scratch_ipset(tool):
+    def step(*arguments):
+        return run([tool, *arguments], check=False, timeout=30)
+    step("destroy", SCRATCH)
+    for arguments in (("create", SCRATCH, "hash:net"), ("add", SCRATCH, "192.0.2.0/24"), ("destroy", SCRATCH)):
+        result = step(*arguments)
+        if result.returncode != 0:
+            step("destroy", SCRATCH)
+            return last_meaningful_line(result.stderr) or f"ipset {' '.join(arguments)} failed"
+    return None
+
+
+def check_ipset_access(root):
+    """The sets of iptables-ipset and of qmail-f2b-set.py[firewall=ipset] need ipset beside iptables."""
+    tool = firewall.find_tool(root, "ipset")
+    if tool is None:
+        return fail("ipset access", "the jails keep their bans in ipsets, but ipset is not installed: install"
+                                    f" ipset, or set banaction in {SITE_CONF} and run ./install again")
+    problem = _scratch_ipset(tool)
+    if problem:
+        return fail("ipset access", f"cannot change the firewall's sets with ipset ({problem}): fail2ban needs"
+                                    " root with NET_ADMIN")
+    return ok("ipset access", "can change the firewall's sets: created, filled and destroyed a scratch set"
+                              " with ipset")
 
 
 def check_firewall_access(root, family):
@@ -169,14 +195,9 @@ def firewall_problems(root):
 
 
 def jail_families(configuration):
-    """{"iptables" or "nftables": [jails]} from the firewall actions the enabled jails run."""
-    families = {}
-    for jail in configuration.jails():
-        for action in configuration.actions(jail):
-            for family in ("iptables", "nftables"):
-                if action.startswith(family):
-                    families.setdefault(family, []).append(jail)
-    return families
+    """{"iptables", "nftables" or "ipset": [jails]} from the firewall actions the enabled jails run
+    (fail2ban's own, and our set action with either firewall)."""
+    return holdings.families(configuration)
 
 
 def nftables_holds_ranges(root):
@@ -199,6 +220,8 @@ def check_backends(root, configuration):
     for family in sorted(families):
         if family == "nftables":
             problem = working["nftables"]
+        elif family == "ipset" and firewall.find_tool(root, "ipset") is None:
+            problem = "ipset is not installed"
         elif mode is None:
             problem = "iptables is not installed"
         else:
@@ -206,15 +229,17 @@ def check_backends(root, configuration):
         if problem:
             return fail("firewall backends", f"the jails ban with {family}, which does not work here ({problem});"
                                              f" working here: {usable_text}: {hint}")
-    if "nftables" in families and not nftables_holds_ranges(root):
+    fail2ban_nftables = [jail for jail in families.get("nftables", [])
+                         if any(action.startswith("nftables") for action in configuration.actions(jail))]
+    if fail2ban_nftables and not nftables_holds_ranges(root):
         return warn("firewall backends", "the jails ban with nftables, whose fail2ban action keeps no ranges"
                                          " (no `flags interval` in action.d/nftables.conf): a CIDR ban stays"
                                          f" out of the firewall; use banaction = iptables in {SITE_CONF}"
                                          " and run ./install again")
-    here = {"nftables": "nftables", "iptables": BACKEND_NAMES["iptables-nft" if mode == "nf_tables"
-                                                            else "iptables-legacy"]}
-    used = ", ".join(f"{family} ({here[family]} here)" if family == "iptables" else family
-                     for family in sorted(families))
+    iptables_here = BACKEND_NAMES["iptables-nft" if mode == "nf_tables" else "iptables-legacy"]
+    here = {"nftables": "nftables", "iptables": f"iptables ({iptables_here} here)",
+            "ipset": f"ipset (matched by {iptables_here} here)"}
+    used = ", ".join(here[family] for family in sorted(families))
     return ok("firewall backends", f"the jails ban with {used}; working here: {usable_text}")
 
 
@@ -402,21 +427,73 @@ def check_admin(configuration, environ):
     return ok("ssh client", f"your SSH client {shown} is in ignoreip")
 
 
+# ---- what the firewall holds ---------------------------------------------------------------------
+
+HOLDINGS_CHECK = "firewall holds"
+
+
+def counted(number, thing, things=None):
+    return f"{number} {thing if number == 1 else things or thing + 's'}"
+
+
+def check_holdings(root, configuration, banned):
+    """Per running jail: does the firewall hold every ban fail2ban lists (a flushed chain or set,
+    or a firewall reloaded by hand, leaves fail2ban believing addresses are banned that are not)."""
+    found = []
+    for jail, held in holdings.holdings(root, configuration, banned).items():
+        if jail not in banned:
+            continue
+        check = f"{HOLDINGS_CHECK} {jail}"
+        if not held.stores:
+            actions = ", ".join(configuration.actions(jail)) or "none"
+            found.append(warn(check, f"firewall of {jail}: none of its actions ({actions}) is a firewall action"
+                                     " qmail-f2b knows, so whether the firewall holds its bans is not checked"))
+        elif held.problem:
+            found.append(fail(check, f"firewall of {jail}: cannot read {held.where} ({held.problem}): run as root with"
+                                     " NET_ADMIN, and see the firewall checks"))
+        elif held.missing:
+            shown = " ".join(held.missing[:5]) + (" ..." if len(held.missing) > 5 else "")
+            found.append(fail(check, f"firewall of {jail}: {held.where} lacks {len(held.missing)} of fail2ban's"
+                                     f" {counted(len(held.banned), 'ban')} ({shown}): the firewall was flushed or"
+                                     f" reloaded behind fail2ban; put them back with {RC_SCRIPT} restart"))
+        else:
+            entries = counted(len(held.held), "entry", "entries")
+            found.append(ok(check, f"firewall of {jail}: {held.where} holds {entries}, covering fail2ban's"
+                                   f" {counted(len(held.banned), 'ban')}"))
+    return found
+
+
 # ---- all of it ---------------------------------------------------------------------------------
 
-def findings(client, root="/", environ=os.environ):
+def findings(client, root="/", environ=os.environ, scan_logs=True):
     found = [check_root(), check_python(root)]
     configuration_finding, configuration = check_configuration(client)
     found += [check_running(client), configuration_finding]
     families = jail_families(configuration) if configuration else {}
-    found += [check_firewall_access(root, "nftables" if set(families) == {"nftables"} else "iptables"),
-              check_backends(root, configuration)]
+    found.append(check_firewall_access(root, "nftables" if set(families) == {"nftables"} else "iptables"))
+    if "ipset" in families:
+        found.append(check_ipset_access(root))
+    found.append(check_backends(root, configuration))
     if configuration is not None:
-        log_findings, failures = check_logs(client, configuration)
-        found += log_findings
-        found += check_hidden_clients(failures)
+        if scan_logs:
+            log_findings, failures = check_logs(client, configuration)
+            found += log_findings
+            found += check_hidden_clients(failures)
         found += [check_dbpurgeage(configuration), check_admin(configuration, environ)]
+        banned = running_bans(client)
+        if banned is not None:
+            found += check_holdings(root, configuration, banned)
     return found
+
+
+def running_bans(client):
+    """fail2ban's {jail: [bans]}, or None when no server answers (the running check says so)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return client.banned()
+    except InstallerError:
+        return None
 
 
 def doctor(client=None, root="/", environ=os.environ):
@@ -424,3 +501,38 @@ def doctor(client=None, root="/", environ=os.environ):
     failed = any(finding.level == "FAIL" for finding in found)
     return Report({"ok": not failed, "checks": [asdict(finding) for finding in found]},
                   [f"{finding.level:<4}  {finding.message}" for finding in found], 1 if failed else 0)
+
+
+# ---- as a Nagios/Icinga plugin ------------------------------------------------------------------
+
+NAGIOS_OK, NAGIOS_WARNING, NAGIOS_CRITICAL, NAGIOS_UNKNOWN = 0, 1, 2, 3
+NAGIOS_STATES = {NAGIOS_OK: "OK", NAGIOS_WARNING: "WARNING", NAGIOS_CRITICAL: "CRITICAL",
+                 NAGIOS_UNKNOWN: "UNKNOWN"}
+
+
+def nagios(client=None, root="/", environ=os.environ):
+    """doctor's checks as the plugin convention wants them: one status line with perfdata, and exit
+    0 (OK), 1 (WARNING: a doctor warning), 2 (CRITICAL: a failure, such as a server that does not
+    answer or a firewall that holds fewer bans than fail2ban) or 3 (UNKNOWN: not run as root, so
+    nothing could be asked). The log scans are left out: a plugin must answer within seconds."""
+    client = client or Client(root)
+    found = findings(client, root, environ, scan_logs=False)
+    failed = [finding for finding in found if finding.level == "FAIL"]
+    warned = [finding for finding in found if finding.level == "WARN"]
+    held = [finding for finding in found if finding.check.startswith(HOLDINGS_CHECK) and finding.level != "WARN"]
+    missing = [finding for finding in held if finding.level == "FAIL"]
+    if os.geteuid() != 0:
+        state, shown = NAGIOS_UNKNOWN, [finding.message for finding in failed[:1]]
+    elif failed:
+        state, shown = NAGIOS_CRITICAL, [finding.message for finding in failed]
+    elif warned:
+        state, shown = NAGIOS_WARNING, [finding.message for finding in warned]
+    else:
+        state, shown = NAGIOS_OK, [f"fail2ban is running; the firewall holds every ban of"
+                                   f" {counted(len(held), 'jail')}"]
+    banned = running_bans(client) or {}
+    perfdata = (f"jails={len(banned)};;;0 banned={sum(len(bans) for bans in banned.values())};;;0"
+                f" firewall_short_jails={len(missing)};;1;0 failures={len(failed)};;1;0 warnings={len(warned)};1;;0")
+    line = f"QMAIL-F2B {NAGIOS_STATES[state]} - {'; '.join(shown)} | {perfdata}"
+    return Report({"state": NAGIOS_STATES[state], "exit": state, "checks": [asdict(finding) for finding in found]},
+                  [line], state)

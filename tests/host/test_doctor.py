@@ -70,17 +70,35 @@ def test_a_fresh_install_is_all_ok(host):
     assert messages[5].startswith("the jails ban with iptables (iptables over nf_tables here); working here:"
                                   " nftables, iptables over nf_tables")
     assert messages[6:12] == [f"jail {jail}: {LOGS[jail]}: its filter matches 0 of 0 lines" for jail in JAILS[:-1]]
-    assert messages[12:] == [
+    assert messages[12:15] == [
         "no jail sees nearly all its failures come from one private address",
         "dbpurgeage (180d) covers the longest bantime (custom, 180d)",
         "no SSH session here (SSH_CLIENT is unset): no admin address to check"]
+    assert messages[15:] == [f"firewall of {jail}: iptables chain f2b-{jail} holds 0 entries, covering fail2ban's"
+                             " 0 bans" for jail in JAILS]
+
+
+def test_a_flushed_chain_under_a_jail_fails(host):
+    dovecot_failures(host, "192.0.2.9", 10)
+    host.run("for i in $(seq 80); do iptables -w -S f2b-dovecot 2>/dev/null | grep -q 192.0.2.9 && break;"
+             " sleep 0.25; done", check=True, timeout=60)
+    status, lines = doctor(host)
+    assert status == 0
+    assert found(lines, "OK", "firewall of dovecot") == (
+        "firewall of dovecot: iptables chain f2b-dovecot holds 1 entry, covering fail2ban's 1 ban")
+    host.run("iptables -w -F f2b-dovecot", check=True)
+    status, lines = doctor(host)
+    assert status == 1
+    assert found(lines, "FAIL", "firewall of dovecot") == (
+        "firewall of dovecot: iptables chain f2b-dovecot lacks 1 of fail2ban's 1 ban (192.0.2.9): the firewall"
+        " was flushed or reloaded behind fail2ban; put them back with /etc/rc.d/rc.fail2ban restart")
 
 
 def test_json_gives_the_same_checks(host):
     result = host.run(f"env -u SSH_CLIENT {TOOL} doctor --json", check=True)
     report = json.loads(result.stdout)
     assert report["ok"] is True
-    assert [check["level"] for check in report["checks"]] == ["OK"] * 15
+    assert [check["level"] for check in report["checks"]] == ["OK"] * 22
     assert report["checks"][0] == {"level": "OK", "check": "root", "message": "running as root"}
 
 
