@@ -251,9 +251,10 @@ class Enforce(ActionBase):
     @staticmethod
     def _iptables_chain(action):
         """f2b-NAME for fail2ban's iptables actions (their chain), else None."""
+        # fail2ban has already put the jail's name in for <name> when the action reaches the jail.
         start = str(getattr(action, "actionstart", ""))
         name = getattr(action, "name", None)
-        if "iptables" in start and "f2b-<name>" in start and name:
+        if name and "iptables" in start and f"f2b-{name}" in start:
             return f"f2b-{name}"
         return None
 
