@@ -68,8 +68,12 @@ def test_a_fresh_install_is_all_ok(host):
     assert messages[4] == "can change the firewall: added and removed a rule in a scratch chain with iptables"
     assert messages[5].startswith("the jails ban with iptables (iptables over nf_tables here); working here:"
                                   " nftables, iptables over nf_tables")
-    assert messages[6:12] == [f"jail {jail}: {LOGS[jail]}: its filter matches 0 of 0 lines" for jail in JAILS[:-1]]
-    assert messages[12:] == [
+    assert messages[6] == ("the jails keep their bans in firewall sets loaded in batches (qmail-f2b-set.py):"
+                           " 5,000 bans and their restore take seconds")
+    assert messages[7] == ("a ban ends the client's open sessions: ss -K closes their sockets and conntrack -D"
+                           " removes their entries")
+    assert messages[8:14] == [f"jail {jail}: {LOGS[jail]}: its filter matches 0 of 0 lines" for jail in JAILS[:-1]]
+    assert messages[14:] == [
         "no jail sees nearly all its failures come from one private address",
         "dbpurgeage (180d) covers the longest bantime (custom, 180d)",
         "no SSH session here (SSH_CLIENT is unset): no admin address to check"]
