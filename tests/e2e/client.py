@@ -8,6 +8,9 @@
     python3 client.py hold SERVER PORT COUNT SECONDS [--source ADDRESS]
         COUNT idle connections at once, each greeted; prints "held COUNT", then "closed INDEX" as
         the server ends each, and after SECONDS "open N" (the connections still open).
+    python3 client.py until-blocked SERVER PORT SECONDS [--source ADDRESS]
+        connects again and again until a connection is refused or times out: prints "blocked TIME"
+        (the wall clock, time.time()) then, or "open" after SECONDS.
 
 Only the standard library. Every network wait is bounded.
 """
@@ -67,11 +70,11 @@ def logins(args):
     print("\n".join(results))
 
 
-def probe_port(server, port, source=None):
+def probe_port(server, port, source=None, timeout=CONNECT_SECONDS):
     try:
-        with socket.create_connection((server, port), timeout=CONNECT_SECONDS,
+        with socket.create_connection((server, port), timeout=timeout,
                                       source_address=(source, 0) if source else None) as sock:
-            sock.settimeout(CONNECT_SECONDS)
+            sock.settimeout(timeout)
             greeting = sock.recv(512)
             return "open" if greeting else "error: closed without a greeting"
     except ConnectionRefusedError:
@@ -116,6 +119,16 @@ def hold(args):
     print(f"open {len(open_ones)}", flush=True)
 
 
+def until_blocked(args):
+    deadline = time.monotonic() + args.seconds
+    while time.monotonic() < deadline:
+        if probe_port(args.server, args.port, args.source, timeout=0.5) in ("refused", "timeout"):
+            print(f"blocked {time.time():.3f}", flush=True)
+            return
+        time.sleep(0.05)
+    print("open", flush=True)
+
+
 def main(argv):
     parser = argparse.ArgumentParser(prog="client.py")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -135,8 +148,13 @@ def main(argv):
     hold_parser.add_argument("count", type=int)
     hold_parser.add_argument("seconds", type=float)
     hold_parser.add_argument("--source")
+    blocked_parser = commands.add_parser("until-blocked")
+    blocked_parser.add_argument("server")
+    blocked_parser.add_argument("port", type=int)
+    blocked_parser.add_argument("seconds", type=float)
+    blocked_parser.add_argument("--source")
     args = parser.parse_args(argv)
-    {"logins": logins, "probe": probe, "hold": hold}[args.command](args)
+    {"logins": logins, "probe": probe, "hold": hold, "until-blocked": until_blocked}[args.command](args)
     return 0
 
 
