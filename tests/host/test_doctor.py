@@ -83,7 +83,7 @@ def test_json_gives_the_same_checks(host):
     result = host.run(f"env -u SSH_CLIENT {TOOL} doctor --json", check=True)
     report = json.loads(result.stdout)
     assert report["ok"] is True
-    assert [check["level"] for check in report["checks"]] == ["OK"] * 15
+    assert [check["level"] for check in report["checks"]] == ["OK"] * 17
     assert report["checks"][0] == {"level": "OK", "check": "root", "message": "running as root"}
 
 
@@ -222,7 +222,7 @@ def test_with_fail2ban_stopped_the_offline_checks_still_run(host):
         status, lines = doctor(host)
         assert status == 1
         assert found(lines, "FAIL", "running") == "fail2ban is not running: start it with /etc/rc.d/rc.fail2ban start"
-        assert [line[:4] for line in lines].count("OK  ") == 14
+        assert [line[:4] for line in lines].count("OK  ") == 16
         found(lines, "OK", "jail dovecot")
     finally:
         host.run(f"{RC} start", check=True, timeout=90)
