@@ -4,6 +4,7 @@ Each check says OK, WARN or FAIL, and what to do. The checks that need no server
 fail2ban runs or not; the exit status is 1 when any check FAILs.
 """
 
+import ipaddress
 import json
 import os
 import re
@@ -226,6 +227,8 @@ def check_backends(root, configuration):
 SET_ACTION = "qmail-f2b-set"
 ENFORCE_ACTION = "qmail-f2b-enforce"
 FAIL2BAN_IPTABLES_ACTIONS = ("iptables-multiport", "iptables-allports", "iptables")
+# Where doctor makes the connection it asks ss -K to close: its own, on loopback.
+PROBE_ADDRESS = str(ipaddress.ip_network(addresses.LOOPBACK[0]).network_address + 1)
 
 
 def set_action_firewalls(configuration):
@@ -264,14 +267,14 @@ def check_firewall_path(root, configuration):
 def _ss_kill_works(ss):
     """Whether ss -K closes a socket here: a loopback connection of our own is cut and must see it."""
     with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
+        server.bind((PROBE_ADDRESS, 0))
         server.listen(1)
         port = server.getsockname()[1]
-        with socket.create_connection(("127.0.0.1", port), timeout=2) as client:
+        with socket.create_connection((PROBE_ADDRESS, port), timeout=2) as client:
             accepted, _ = server.accept()
             with accepted:
                 client_port = client.getsockname()[1]
-                run([ss, "-K", "-t", "-n", "(", "dst", "127.0.0.1", "and", "dport", "=", f":{port}",
+                run([ss, "-K", "-t", "-n", "(", "dst", PROBE_ADDRESS, "and", "dport", "=", f":{port}",
                      "and", "sport", "=", f":{client_port}", ")"], check=False, timeout=30)
                 client.settimeout(1)
                 try:
