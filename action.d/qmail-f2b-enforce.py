@@ -121,7 +121,11 @@ def plain(address):
 
 
 def ss_address(address):
-    return f"[{address}]" if address.version == 6 else str(address)
+    """How ss's filter takes an address: IPv6 in brackets, an IPv4-mapped one dotted (as ss prints it)."""
+    if address.version == 4:
+        return str(address)
+    mapped = getattr(address, "ipv4_mapped", None)
+    return f"[::ffff:{mapped}]" if mapped else f"[{address}]"
 
 
 def banned_network(text):
@@ -216,8 +220,11 @@ class Enforce(ActionBase):
         sessions = open_sessions()
         # A peer that is also a local address of some socket is this host talking to itself.
         own = {plain(local) for local, _ in sessions}
+        # Single addresses looked up at once: a restore at start brings thousands of them.
+        addresses = {network.network_address for network in networks if network.num_addresses == 1}
+        wider = [network for network in networks if network.num_addresses > 1]
         peers = {peer for _, peer in sessions
-                 if any(plain(peer) in network for network in networks)}
+                 if plain(peer) in addresses or any(plain(peer) in network for network in wider)}
         peers = {peer for peer in peers if not self._spared(plain(peer), own)}
         if not peers:
             return
