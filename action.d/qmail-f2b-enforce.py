@@ -24,6 +24,7 @@
 #   action = iptables-multiport[...]
 #            qmail-f2b-enforce.py
 
+import collections
 import ipaddress
 import os
 import shutil
@@ -142,7 +143,9 @@ class Enforce(ActionBase):
     def __init__(self, jail, name):
         super().__init__(jail, name)
         self._changed = threading.Condition()
-        self._cuts = []            # (when, network): cuts due
+        self._cut_now = set()      # networks whose sessions are to be cut at once
+        # (when, network) of the second cuts, in the order they fall due (the delay is the same for all).
+        self._cut_later = collections.deque()
         self._stopping = False
         self._thread = None
         self._seen = {}            # (action name, tool, chain) -> whether its chain and jump were there
@@ -159,7 +162,8 @@ class Enforce(ActionBase):
     def stop(self):
         with self._changed:
             self._stopping = True
-            self._cuts = []
+            self._cut_now.clear()
+            self._cut_later.clear()
             self._changed.notify()
         if self._thread:
             self._thread.join(COMMAND_TIMEOUT)
@@ -169,9 +173,9 @@ class Enforce(ActionBase):
         network = banned_network(str(aInfo["ip"]))
         if network is None:
             return
-        now = time.monotonic()
         with self._changed:
-            self._cuts += [(now, network), (now + SECOND_CUT_AFTER, network)]
+            self._cut_now.add(network)
+            self._cut_later.append((time.monotonic() + SECOND_CUT_AFTER, network))
             self._changed.notify()
 
     def unban(self, aInfo):
@@ -183,17 +187,18 @@ class Enforce(ActionBase):
         next_watch = time.monotonic() + WATCH_EVERY
         while True:
             with self._changed:
-                while not self._stopping:
+                while not (self._stopping or self._cut_now):
                     now = time.monotonic()
-                    due = min([when for when, _ in self._cuts] + [next_watch])
+                    due = min(self._cut_later[0][0], next_watch) if self._cut_later else next_watch
                     if due <= now:
                         break
                     self._changed.wait(due - now)
                 if self._stopping:
                     return
+                networks, self._cut_now = self._cut_now, set()
                 now = time.monotonic()
-                networks = {network for when, network in self._cuts if when <= now}
-                self._cuts = [(when, network) for when, network in self._cuts if when > now]
+                while self._cut_later and self._cut_later[0][0] <= now:
+                    networks.add(self._cut_later.popleft()[1])
             try:
                 if networks:
                     self.cut_sessions(networks)

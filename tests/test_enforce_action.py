@@ -5,6 +5,7 @@ touches (this host's own addresses, loopback, ignoreip). tests/e2e/test_lapse.py
 import importlib.util
 import ipaddress
 import sys
+import time
 import types
 
 import pytest
@@ -90,3 +91,25 @@ def test_a_network_ban_spares_this_host_loopback_and_ignoreip(enforce, monkeypat
 
 def test_no_session_of_the_banned_address_runs_nothing(enforce, monkeypatch):
     assert cut(enforce, monkeypatch, ["192.0.2.0/24"], [(SERVER, "203.0.113.66")]) == []
+
+
+def test_a_ban_is_cut_at_once_and_again_a_moment_later_and_stop_ends_the_thread(enforce, monkeypatch):
+    jail = types.SimpleNamespace(name="custom")
+    action = enforce.Enforce(jail, "qmail-f2b-enforce")
+    cuts = []
+    monkeypatch.setattr(action, "cut_sessions", lambda networks: cuts.append((time.monotonic(), networks)))
+    monkeypatch.setattr(action, "_watch_command_actions", lambda: None)
+    action.start()
+    try:
+        banned_at = time.monotonic()
+        action.ban({"ip": "203.0.113.66"})
+        deadline = time.monotonic() + 3
+        while len(cuts) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        action.stop()
+    assert not action._thread.is_alive()
+    network = {ipaddress.ip_network("203.0.113.66/32")}
+    assert [networks for _, networks in cuts] == [network, network]
+    assert cuts[0][0] - banned_at < 0.2
+    assert enforce.SECOND_CUT_AFTER - 0.05 <= cuts[1][0] - banned_at < enforce.SECOND_CUT_AFTER + 0.5
