@@ -17,6 +17,13 @@
 # Rebuilding the sets (at start, after a refused batch, at a reload with new options) replaces
 # them in one step with every ban in them, so a jail is never seen empty.
 #
+# Reloading the firewall (rc.firewall restart, iptables -F; iptables -X, nft flush ruleset)
+# removes the table or the rules matching the sets, and fail2ban would not notice until a
+# restart. The writer, while idle, looks once a second whether they are still there (one listing
+# shared by every jail) and rebuilds them, every ban included, in one batch when they are not.
+# It lives here because this action alone knows what it created and holds every ban of the jail;
+# it is a thread of fail2ban-server, so it starts and stops with the jail.
+#
 # Use, in a jail (options in brackets; all are optional):
 #   action = qmail-f2b-set.py[firewall=nftables, port="25,587", protocol=tcp, blocktype=reject]
 #
@@ -54,6 +61,14 @@ ELEMENT = re.compile(r"[0-9a-f.:]+(/[0-9]{1,3})?")
 TOOL_FOLDERS = ("/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/sbin")
 COMMAND_TIMEOUT = 120
 FIRST_RETRY, LAST_RETRY = 0.2, 5.0
+# How often the idle writer looks whether the firewall still holds the sets.
+WATCH_EVERY = 1.0
+# Every jail's writer asks for the same listings within the same second: they are shared for this
+# long. fail2ban loads this file once per jail into the same module, so the cache is kept across
+# those loads (globals() still holds the first one's).
+LISTING_FRESH_FOR = 0.5
+_LISTINGS = globals().get("_LISTINGS", {})
+_LISTINGS_LOCK = globals().get("_LISTINGS_LOCK", threading.Lock())
 # Batches spent at most, per attempt, on finding the addresses the firewall refuses (a halving
 # search takes about 2 log2(n) batches per refused address); the rest waits for the next attempt.
 ISOLATION_BATCHES = 64
@@ -101,6 +116,21 @@ def command(argv, input=None, check=True):
         reason = (result.stderr.strip() or result.stdout.strip() or "no output").splitlines()[0]
         raise Refused(f"{shown(argv)} failed (exit {result.returncode}): {reason}")
     return result
+
+
+def shared_listing(argv):
+    """The output of a listing command, taken at most every LISTING_FRESH_FOR seconds; None: it failed."""
+    key = tuple(argv)
+    with _LISTINGS_LOCK:
+        taken = _LISTINGS.get(key)
+        if taken and time.monotonic() - taken[0] < LISTING_FRESH_FOR:
+            return taken[1]
+        try:
+            listing = command(argv).stdout
+        except FirewallError:
+            listing = None
+        _LISTINGS[key] = (time.monotonic(), listing)
+        return listing
 
 
 def checked_port(item, protocol):
@@ -227,6 +257,11 @@ class Nftables:
     def remove(self):
         command(["nft", "delete", "table", *self.table.split()], check=False)
 
+    def lost(self):
+        """Whether the table is gone (False when nft cannot tell)."""
+        listing = shared_listing(["nft", "list", "tables"])
+        return listing is not None and f"table {self.table}" not in listing.splitlines()
+
     def update(self, before, after):
         # Set differences first, spelling only what changed: a batch costs what arrived, not the jail.
         deletions, additions = {}, {}
@@ -305,6 +340,20 @@ class Ipset:
             command([iptables, "-w", "-I", "INPUT", *self._rule(version)])
             for rule in old_rules:
                 command([iptables, "-w", "-D", "INPUT", *rule], check=False)
+
+    def lost(self):
+        """Whether a set or a rule matching it is gone (False when the tools cannot tell)."""
+        sets = shared_listing(["ipset", "list", "-n"])
+        if sets is not None and not {self.set_name(4), self.set_name(6)} <= set(sets.split()):
+            return True
+        for _, iptables, _ in self.FAMILIES:
+            listing = shared_listing([iptables, "-w", "-S"])
+            if listing is None:
+                continue
+            rules = (line.split() for line in listing.splitlines() if line.startswith("-A INPUT "))
+            if not any(self.comment in rule or f'"{self.comment}"' in rule for rule in rules):
+                return True
+        return False
 
     def remove(self):
         for _, iptables, _ in self.FAMILIES:
@@ -453,6 +502,7 @@ class Action(ActionBase):
         retry_in = 0
         while True:
             try:
+                idle = False
                 with self._changed:
                     if retry_in:
                         # Bans arriving meanwhile join the retry rather than hasten it.
@@ -460,11 +510,15 @@ class Action(ActionBase):
                         while not self._stopping and time.monotonic() < deadline:
                             self._changed.wait(deadline - time.monotonic())
                     else:
-                        while not (self._pending or self._stopping):
-                            self._changed.wait()
+                        deadline = time.monotonic() + WATCH_EVERY
+                        while not (self._pending or self._stopping) and time.monotonic() < deadline:
+                            self._changed.wait(deadline - time.monotonic())
+                        idle = not self._pending
                     if self._stopping:
                         return
                     self._pending = False
+                if idle:
+                    self._watch()
                 done = self._bring_up_to_date()
             except Exception as error:
                 # The thread must outlive anything: without it no ban of this jail would reach
@@ -472,6 +526,15 @@ class Action(ActionBase):
                 self._logSys.exception("[%s] the firewall sets' writer failed: %s", self._jail.name, error)
                 done = False
             retry_in = 0 if done else min(max(retry_in * 2, FIRST_RETRY), LAST_RETRY)
+
+    def _watch(self):
+        """Rebuild the sets, bans included, when a firewall reload removed them."""
+        with self._writing:
+            if self._rebuild or not self._firewall.lost():
+                return
+            self._rebuild = True
+        self._logSys.warning("[%s] the firewall lost the %s sets (reloaded or flushed?); putting them back"
+                             " with every ban", self._jail.name, self._settings.firewall)
 
     def _bring_up_to_date(self):
         """Whether the firewall now holds every ban (but those it refused); False: try again later."""

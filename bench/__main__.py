@@ -11,7 +11,7 @@ import tempfile
 import time
 import traceback
 
-from bench import ban_latency, ban_scale, common, install, report, server
+from bench import ban_latency, ban_scale, common, install, lapse, report, server
 
 
 def filters_part(progress, args):
@@ -36,7 +36,8 @@ PARTS = {
     "scale": ("3. Ban scale", scale_part),
     "install": ("4. Install", lambda progress, args: install.run(progress=progress)),
     "server": ("5. Server start, reload and stop", lambda progress, args: server.run(progress=progress)),
-    "report": ("6. Ban report on a large database", lambda progress, args: report.run(progress=progress)),
+    "lapse": ("6. Protection that does not lapse", lambda progress, args: lapse.run(progress=progress)),
+    "report": ("7. Ban report on a large database", lambda progress, args: report.run(progress=progress)),
 }
 
 

@@ -161,8 +161,17 @@ def test_dbpurgeage_is_at_least_the_longest_bantime(staged, tmp_path, settings, 
     assert all(positive_seconds(purge_age) >= positive_seconds(bantime) for bantime in bantimes)
 
 
+def with_ipset(root):
+    """The root with an executable ipset, as the examples assume."""
+    tool = root / "usr/sbin/ipset"
+    tool.parent.mkdir(parents=True, exist_ok=True)
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    return root
+
+
 def test_the_repo_examples_are_what_the_defaults_render(tmp_path):
-    rendered = render.render(DEFAULTS, root_with_log_folders(tmp_path, DEFAULTS))
+    rendered = render.render(DEFAULTS, with_ipset(root_with_log_folders(tmp_path, DEFAULTS)))
     hint = "regenerate with: python3 -m installer.siteconf.render --examples"
     assert (REPO / "jail.local.example").read_bytes() == rendered[render.JAIL_LOCAL], hint
     assert (REPO / "action.d/sendmail-common.local").read_bytes() == rendered[render.SENDMAIL_COMMON_LOCAL], hint
@@ -172,10 +181,13 @@ def test_every_jail_but_the_manual_one_mails_beside_its_firewall_action(tmp_path
     jail_local = render.render(DEFAULTS, root_with_log_folders(tmp_path, DEFAULTS))[render.JAIL_LOCAL].decode()
     assert ('action = iptables-multiport[name=qmail-smtp, port="25", protocol=tcp]\n'
             '         sendmail-whois[name=qmail-smtp, sendername="Fail2Ban qmail-smtp"]\n'
-            '         qmail-f2b-wake.py\n') in jail_local
-    assert "action = iptables-allports[name=custom, protocol=tcp]\n         qmail-f2b-wake.py\n\n" in jail_local
+            '         qmail-f2b-wake.py\n'
+            '         qmail-f2b-enforce.py\n') in jail_local
+    assert ("action = iptables-allports[name=custom, protocol=tcp]\n         qmail-f2b-wake.py\n"
+            "         qmail-f2b-enforce.py\n\n") in jail_local
     assert jail_local.count("sendmail-whois[") == len(DEFAULTS.jails) - 1
     assert jail_local.count("qmail-f2b-wake.py") == len(DEFAULTS.jails)
+    assert jail_local.count("qmail-f2b-enforce.py") == len(DEFAULTS.jails)
 
 
 @pytest.mark.parametrize("banaction, multiport, allports", [
@@ -239,3 +251,15 @@ def test_auto_without_a_working_firewall_is_one_clear_error(tmp_path):
     assert message.startswith("banaction = auto: neither `iptables -S` nor `nft list ruleset` works")
     with pytest.raises(InstallerError):
         render.render(dataclasses.replace(DEFAULTS, banaction="auto"), tmp_path / "empty")
+
+
+def test_banaction_iptables_matches_ipsets_wherever_ipset_is_installed(tmp_path):
+    root = with_ipset(root_with_log_folders(tmp_path, DEFAULTS))
+    jail_local = render.render(DEFAULTS, root)[render.JAIL_LOCAL].decode()
+    assert 'action = qmail-f2b-set.py[firewall=ipset, port="25", protocol=tcp]\n' in jail_local
+    assert "iptables-multiport[" not in jail_local.split("[qmail-smtp]")[1]
+    # Where the admin reads it, it still says iptables.
+    assert "# site.conf: banaction = iptables. With ipset installed" in jail_local
+    note = "# banaction iptables: one iptables rule per family matching an ipset set"
+    assert jail_local.count(note) == len(DEFAULTS.jails)
+    assert "banaction = iptables-multiport\n" in jail_local

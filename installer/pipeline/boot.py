@@ -14,6 +14,12 @@ HOOKS = {
     RC_LOCAL: f"if [ -x {RC_SCRIPT} ]; then {RC_SCRIPT} start; fi",
     RC_LOCAL_SHUTDOWN: f"if [ -x {RC_SCRIPT} ]; then {RC_SCRIPT} stop; fi",
 }
+# The admin's own firewall script, Slackware's way: rc.inet2 runs it before rc.M runs rc.local, so
+# fail2ban, started at the end of rc.local, comes after it. An admin who runs it from rc.local
+# instead gets our line moved below theirs: a firewall script that flushes the rules would take
+# fail2ban's out just after they went in (qmail-f2b-enforce.py and qmail-f2b-set.py put them back
+# within seconds, but no sooner).
+FIREWALL_SCRIPT = "rc.firewall"
 HEADER = "#!/bin/sh\n#\n# /{name}: local {what} commands.\n"
 # Every minute: start fail2ban when it stopped answering (it mails the admin itself, so cron need not).
 # Mondays at 07:00: last week's bans to the admin.
@@ -59,18 +65,33 @@ def _add_lines(transaction, manifest, name, lines, mode):
         if name not in manifest["created"]:
             manifest["created"].append(name)
     else:
-        text = path.read_text()
+        original = path.read_text()
+        text = _without_start_before_firewall(original, lines[0]) if name == RC_LOCAL else original
         missing = [line for line in lines if line not in text.splitlines()]
-        changed = bool(missing)
         if missing:
             text += ("" if text.endswith("\n") or not text else "\n") + "".join(line + "\n" for line in missing)
+        changed = text != original
+        if changed:
             transaction.write(name, text.encode(), path.stat().st_mode & 0o7777)
     manifest["hooks"][name] = list(lines)
     return changed
 
 
+def _without_start_before_firewall(text, line):
+    """rc.local without our start line when a line running rc.firewall follows it (it goes back at the end)."""
+    lines = text.splitlines(keepends=True)
+    bare = [existing.rstrip("\n") for existing in lines]
+    if line not in bare:
+        return text
+    later = bare[bare.index(line) + 1:]
+    if any(FIREWALL_SCRIPT in existing and not existing.lstrip().startswith("#") for existing in later):
+        return "".join(existing for existing in lines if existing.rstrip("\n") != line)
+    return text
+
+
 def add_hooks(transaction, manifest):
-    """Append our line to each rc file once, creating the file (executable) when it is missing."""
+    """Append our line to each rc file once, creating the file (executable) when it is missing; in
+    rc.local it goes below any line that runs rc.firewall."""
     for name, line in HOOKS.items():
         _add_lines(transaction, manifest, name, [line], 0o755)
 

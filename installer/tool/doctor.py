@@ -4,8 +4,10 @@ Each check says OK, WARN or FAIL, and what to do. The checks that need no server
 fail2ban runs or not; the exit status is 1 when any check FAILs.
 """
 
+import ipaddress
 import os
 import re
+import socket
 import tempfile
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -243,6 +245,92 @@ def check_backends(root, configuration):
     return ok("firewall backends", f"the jails ban with {used}; working here: {usable_text}")
 
 
+# ---- bans that do not lapse ------------------------------------------------------------------
+
+SET_ACTION = "qmail-f2b-set"
+ENFORCE_ACTION = "qmail-f2b-enforce"
+FAIL2BAN_IPTABLES_ACTIONS = ("iptables-multiport", "iptables-allports", "iptables")
+# Where doctor makes the connection it asks ss -K to close: its own, on loopback.
+PROBE_ADDRESS = str(ipaddress.ip_network(addresses.LOOPBACK[0]).network_address + 1)
+
+
+def check_firewall_path(root, configuration):
+    """Which path banaction = iptables takes: ipset sets loaded in batches, or one rule per ban."""
+    if not configuration:
+        return ok("firewall path", "the jails' actions are unknown: see the configuration check")
+    per_address = sorted(jail for jail in configuration.jails()
+                         if any(action.split("[")[0] in FAIL2BAN_IPTABLES_ACTIONS
+                                for action in configuration.actions(jail)))
+    if not per_address:
+        return ok("firewall path", "the jails keep their bans in firewall sets loaded in batches"
+                                   " (qmail-f2b-set.py): 5,000 bans and their restore take seconds")
+    jails = ", ".join(per_address)
+    if firewall.find_tool(root, "ipset") is None:
+        return warn("firewall path", f"the jails {jails} ban with fail2ban's iptables rules, one per address,"
+                                     " since ipset is not installed: 5,000 bans take most of a minute to load"
+                                     " and again at every start; install ipset and run ./install again")
+    return warn("firewall path", f"the jails {jails} ban with fail2ban's iptables rules, one per address,"
+                                 " though ipset is installed: run ./install again to keep their bans in ipsets")
+
+
+def _ss_kill_works(ss):
+    """Whether ss -K closes a socket here: a loopback connection of our own is cut and must see it."""
+    with socket.socket() as server:
+        server.bind((PROBE_ADDRESS, 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+        with socket.create_connection((PROBE_ADDRESS, port), timeout=2) as client:
+            accepted, _ = server.accept()
+            with accepted:
+                client_port = client.getsockname()[1]
+                run([ss, "-K", "-t", "-n", "(", "dst", PROBE_ADDRESS, "and", "dport", "=", f":{port}",
+                     "and", "sport", "=", f":{client_port}", ")"], check=False, timeout=30)
+                client.settimeout(1)
+                try:
+                    client.recv(1)
+                except socket.timeout:
+                    return False
+                except OSError:
+                    # ECONNABORTED: ss -K destroyed it.
+                    return True
+                return False
+
+
+def check_session_cutting(root, configuration):
+    """Whether a ban can end the banned client's open sessions (qmail-f2b-enforce.py)."""
+    ss, conntrack = firewall.find_tool(root, "ss"), firewall.find_tool(root, "conntrack")
+    ss_works = bool(ss) and _ss_kill_works(ss)
+    conntrack_works = bool(conntrack) and run([conntrack, "-C"], check=False, timeout=30).returncode == 0
+    missing_action = ""
+    if configuration:
+        without = [jail for jail in configuration.jails()
+                   if not any(re.sub(r"\.py$", "", action.split("[")[0]) == ENFORCE_ACTION
+                              for action in configuration.actions(jail))]
+        if without:
+            missing_action = (f"; the jails {', '.join(without)} do not carry {ENFORCE_ACTION}.py, so their bans"
+                              " cut nothing: run ./install again")
+    kernel_hint = ("ss -K cannot close sockets here (the kernel lacks sock_diag destroy support,"
+                   " CONFIG_INET_DIAG_DESTROY)" if ss else "ss is not installed (iproute2)")
+    conntrack_hint = ("conntrack cannot reach the kernel's connection tracking" if conntrack
+                      else "conntrack is not installed (Slackware: conntrack-tools)")
+    if ss_works and conntrack_works:
+        message = ("a ban ends the client's open sessions: ss -K closes their sockets and conntrack -D removes"
+                   " their entries")
+    elif ss_works:
+        message = (f"a ban closes the client's sockets with ss -K; {conntrack_hint}, so their conntrack entries"
+                   " stay until they time out: install it")
+    elif conntrack_works:
+        message = (f"a ban ends the client's sessions with conntrack -D alone: {kernel_hint}, so the service"
+                   " keeps the socket until its own timeout; a kernel with CONFIG_INET_DIAG_DESTROY=y closes"
+                   " them")
+    else:
+        # The bans themselves still hold: a warning, not a failure.
+        return warn("session cutting", f"a ban leaves the client's open sessions in place until the service"
+                                       f" times them out: {kernel_hint}, and {conntrack_hint}{missing_action}")
+    level = ok if ss_works and conntrack_works and not missing_action else warn
+    return level("session cutting", message + missing_action)
+
+
 # ---- fail2ban itself -------------------------------------------------------------------------
 
 def check_python(root):
@@ -473,7 +561,8 @@ def findings(client, root="/", environ=os.environ, scan_logs=True):
     found.append(check_firewall_access(root, "nftables" if set(families) == {"nftables"} else "iptables"))
     if "ipset" in families:
         found.append(check_ipset_access(root))
-    found.append(check_backends(root, configuration))
+    found += [check_backends(root, configuration), check_firewall_path(root, configuration),
+              check_session_cutting(root, configuration)]
     if configuration is not None:
         if scan_logs:
             log_findings, failures = check_logs(client, configuration)

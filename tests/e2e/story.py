@@ -57,10 +57,12 @@ def log_brute_force(host, jail, attacker, server):
 
 
 def in_firewall_and_listed(host, jail, attacker):
-    with host.step(f"the firewall holds {attacker} in the {jail} chain"):
+    with host.step(f"the firewall holds {attacker} in the {jail} jail's chain or ipset"):
         host.wait_in_firewall(attacker)
         rules = host.firewall_rules(attacker)
-        assert any(rule.startswith(f"-A f2b-{jail} ") for rule in rules), f"no rule of f2b-{jail}: {rules}"
+        # banaction iptables: the jail's ipsets where ipset is installed, else fail2ban's own chain.
+        jail_rule = (f"-A f2b-{jail} ", f"add qf2b4-{jail} ", f"add qf2b6-{jail} ")
+        assert any(rule.startswith(jail_rule) for rule in rules), f"no rule of the {jail} jail: {rules}"
         for rule in rules:
             host.say(f"    {rule}")
     with host.step(f"qmail-f2b bans lists {attacker} in {jail}"):

@@ -237,7 +237,7 @@ def test_with_fail2ban_stopped_the_offline_checks_still_run(host):
         status, lines = doctor(host)
         assert status == 1
         assert found(lines, "FAIL", "running") == "fail2ban is not running: start it with /etc/rc.d/rc.fail2ban start"
-        assert [line[:4] for line in lines].count("OK  ") == 14
+        assert [line[:4] for line in lines].count("OK  ") == 16
         found(lines, "OK", "jail dovecot")
     finally:
         host.run(f"{RC} start", check=True, timeout=90)

@@ -333,8 +333,8 @@ class MailHost:
         return {int(port): state for port, state in (line.split(" ", 1) for line in lines)}
 
     def firewall(self):
-        """The whole firewall as the kernel has it: iptables-save, ip6tables-save, nft list ruleset."""
-        return self.run("iptables-save; ip6tables-save; nft list ruleset", check=False).stdout
+        """The whole firewall as the kernel has it: iptables-save, ip6tables-save, nft list ruleset, ipset save."""
+        return self.run("iptables-save; ip6tables-save; nft list ruleset; ipset save", check=False).stdout
 
     def firewall_rules(self, address):
         return mentions(self.firewall(), address)
