@@ -541,12 +541,14 @@ def check_holdings(root, configuration, banned):
                                      " NET_ADMIN, and see the firewall checks"))
         elif held.missing:
             shown = " ".join(held.missing[:5]) + (" ..." if len(held.missing) > 5 else "")
-            found.append(fail(check, f"firewall of {jail}: {held.where} lacks {len(held.missing)} of fail2ban's"
+            found.append(fail(check, f"firewall of {jail}: {held.where} {held.says('lacks', 'lack')}"
+                                     f" {len(held.missing)} of fail2ban's"
                                      f" {counted(len(held.banned), 'ban')} ({shown}): the firewall was flushed or"
                                      f" reloaded behind fail2ban; put them back with {RC_SCRIPT} restart"))
         else:
             entries = counted(len(held.held), "entry", "entries")
-            found.append(ok(check, f"firewall of {jail}: {held.where} holds {entries}, covering fail2ban's"
+            found.append(ok(check, f"firewall of {jail}: {held.where} {held.says('holds', 'hold')} {entries},"
+                                   " covering fail2ban's"
                                    f" {counted(len(held.banned), 'ban')}"))
     return found
 

@@ -53,6 +53,10 @@ class Holding:
     def where(self):
         return "; ".join(store.description for store in self.stores)
 
+    def says(self, one, many):
+        """The verb for `where`: one chain holds, several sets hold."""
+        return many if sum(len(store.names) for store in self.stores) > 1 else one
+
 
 def stores_of(configuration, jail):
     """The places the jail's firewall actions keep its bans (empty: no firewall action we know)."""

@@ -66,39 +66,46 @@ def test_a_fresh_install_is_all_ok(host):
     assert messages[:3] == ["running as root", "fail2ban 1.0.2 runs on Python 3.11" + messages[1].split("3.11", 1)[1],
                             "fail2ban is running"]
     assert messages[3] == f"fail2ban accepts the configuration; enabled jails: {', '.join(JAILS)}"
-    assert messages[4] == "can change the firewall: added and removed a rule in a scratch chain with iptables"
-    assert messages[5].startswith("the jails ban with iptables (iptables over nf_tables here); working here:"
-                                  " nftables, iptables over nf_tables")
-    assert messages[6:12] == [f"jail {jail}: {LOGS[jail]}: its filter matches 0 of 0 lines" for jail in JAILS[:-1]]
-    assert messages[12:15] == [
+    assert messages[4:6] == ["can change the firewall: added and removed a rule in a scratch chain with iptables",
+                             "can change the firewall's sets: created, filled and destroyed a scratch set with ipset"]
+    # banaction = iptables, with ipset installed: the jails' bans are in ipsets matched by iptables rules.
+    assert messages[6].startswith("the jails ban with ipset (matched by iptables over nf_tables here); working"
+                                  " here: nftables, iptables over nf_tables")
+    assert messages[7:9] == [
+        "the jails keep their bans in firewall sets loaded in batches (qmail-f2b-set.py): 5,000 bans and their"
+        " restore take seconds",
+        "a ban ends the client's open sessions: ss -K closes their sockets and conntrack -D removes their entries"]
+    assert messages[9:15] == [f"jail {jail}: {LOGS[jail]}: its filter matches 0 of 0 lines" for jail in JAILS[:-1]]
+    assert messages[15:18] == [
         "no jail sees nearly all its failures come from one private address",
         "dbpurgeage (180d) covers the longest bantime (custom, 180d)",
         "no SSH session here (SSH_CLIENT is unset): no admin address to check"]
-    assert messages[15:] == [f"firewall of {jail}: iptables chain f2b-{jail} holds 0 entries, covering fail2ban's"
-                             " 0 bans" for jail in JAILS]
+    assert messages[18:] == [f"firewall of {jail}: ipsets qf2b4-{jail}, qf2b6-{jail} hold 0 entries, covering"
+                             " fail2ban's 0 bans" for jail in JAILS]
 
 
-def test_a_flushed_chain_under_a_jail_fails(host):
+def test_a_ban_missing_from_the_firewall_fails(host):
     dovecot_failures(host, "192.0.2.9", 10)
-    host.run("for i in $(seq 80); do iptables -w -S f2b-dovecot 2>/dev/null | grep -q 192.0.2.9 && break;"
+    host.run("for i in $(seq 80); do ipset test qf2b4-dovecot 192.0.2.9 2>/dev/null && break;"
              " sleep 0.25; done", check=True, timeout=60)
     status, lines = doctor(host)
     assert status == 0
     assert found(lines, "OK", "firewall of dovecot") == (
-        "firewall of dovecot: iptables chain f2b-dovecot holds 1 entry, covering fail2ban's 1 ban")
-    host.run("iptables -w -F f2b-dovecot", check=True)
+        "firewall of dovecot: ipsets qf2b4-dovecot, qf2b6-dovecot hold 1 entry, covering fail2ban's 1 ban")
+    # One element taken out behind fail2ban: the sets stay, so nothing puts it back by itself.
+    host.run("ipset del qf2b4-dovecot 192.0.2.9", check=True)
     status, lines = doctor(host)
     assert status == 1
     assert found(lines, "FAIL", "firewall of dovecot") == (
-        "firewall of dovecot: iptables chain f2b-dovecot lacks 1 of fail2ban's 1 ban (192.0.2.9): the firewall"
-        " was flushed or reloaded behind fail2ban; put them back with /etc/rc.d/rc.fail2ban restart")
+        "firewall of dovecot: ipsets qf2b4-dovecot, qf2b6-dovecot lack 1 of fail2ban's 1 ban (192.0.2.9): the"
+        " firewall was flushed or reloaded behind fail2ban; put them back with /etc/rc.d/rc.fail2ban restart")
 
 
 def test_json_gives_the_same_checks(host):
     result = host.run(f"env -u SSH_CLIENT {TOOL} doctor --json", check=True)
     report = json.loads(result.stdout)
     assert report["ok"] is True
-    assert [check["level"] for check in report["checks"]] == ["OK"] * 22
+    assert [check["level"] for check in report["checks"]] == ["OK"] * 25
     assert report["checks"][0] == {"level": "OK", "check": "root", "message": "running as root"}
 
 
@@ -237,7 +244,7 @@ def test_with_fail2ban_stopped_the_offline_checks_still_run(host):
         status, lines = doctor(host)
         assert status == 1
         assert found(lines, "FAIL", "running") == "fail2ban is not running: start it with /etc/rc.d/rc.fail2ban start"
-        assert [line[:4] for line in lines].count("OK  ") == 16
+        assert [line[:4] for line in lines].count("OK  ") == 17
         found(lines, "OK", "jail dovecot")
     finally:
         host.run(f"{RC} start", check=True, timeout=90)
@@ -248,11 +255,11 @@ def test_without_net_admin_the_firewall_checks_fail(host):
     assert status == 1
     found(lines, "OK", "running as root")
     found(lines, "OK", "fail2ban is running")
-    message = found(lines, "FAIL", "cannot change the firewall")
+    message = found(lines, "FAIL", "cannot change the firewall with")
     assert message.startswith("cannot change the firewall with iptables (")
     assert message.endswith("); the NET_ADMIN capability is missing: fail2ban needs root with NET_ADMIN (in a"
                             " container, add the NET_ADMIN capability)")
-    assert found(lines, "FAIL", "the jails ban with").startswith("the jails ban with iptables, which does not work"
+    assert found(lines, "FAIL", "the jails ban with").startswith("the jails ban with ipset, which does not work"
                                                                 " here (")
 
 
@@ -263,7 +270,7 @@ def test_without_firewall_tools_the_firewall_checks_fail(host):
         assert status == 1
         found(lines, "OK", "scratch chain with nft")
         assert found(lines, "FAIL", "the jails ban with") == (
-            "the jails ban with iptables, which does not work here (iptables is not installed); working here:"
+            "the jails ban with ipset, which does not work here (iptables is not installed); working here:"
             " nftables, iptables over nf_tables, legacy iptables: set banaction in /etc/qmail-fail2ban/site.conf"
             " to one that works here and run ./install again")
         host.run("mv /usr/sbin/nft /usr/sbin/nft.away", check=True)

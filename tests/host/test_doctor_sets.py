@@ -41,7 +41,7 @@ def test_doctor_checks_the_sets_of_the_set_action_and_flags_a_flushed_one(host):
         "OK    the jails ban with nftables; working here: nftables, iptables over nf_tables, legacy iptables"]
     sets = "nftables sets addr4, net4, addr6, net6 of table inet qmail-f2b-"
     assert lines_with(lines, "covering") == [
-        f"OK    firewall of {jail}: {sets}{jail} holds {held}, covering fail2ban's {bans}"
+        f"OK    firewall of {jail}: {sets}{jail} hold {held}, covering fail2ban's {bans}"
         for jail, held, bans in [("dovecot", "1 entry", "1 ban")]
         + [(jail, "0 entries", "0 bans") for jail in JAILS[1:-1]] + [("custom", "2 entries", "2 bans")]]
 
@@ -49,7 +49,7 @@ def test_doctor_checks_the_sets_of_the_set_action_and_flags_a_flushed_one(host):
     status, lines = doctor(host)
     assert status == 1
     assert lines_with(lines, "FAIL") == [
-        f"FAIL  firewall of {jail}: {sets}{jail} lacks 1 of fail2ban's {bans} ({address}): the firewall was"
+        f"FAIL  firewall of {jail}: {sets}{jail} lack 1 of fail2ban's {bans} ({address}): the firewall was"
         " flushed or reloaded behind fail2ban; put them back with /etc/rc.d/rc.fail2ban restart"
         for jail, bans, address in (("dovecot", "1 ban", "192.0.2.9"), ("custom", "2 bans", "2001:db8:5::/48"))]
     nagios = host.run(f"{TOOL} doctor --nagios", timeout=120)
@@ -69,12 +69,12 @@ def test_doctor_checks_the_ipsets_of_the_set_action_and_flags_a_flushed_one(host
             "OK    can change the firewall's sets: created, filled and destroyed a scratch set with ipset",
             "OK    the jails ban with ipset (matched by iptables over nf_tables here), nftables; working here:"
             " nftables, iptables over nf_tables, legacy iptables",
-            "OK    firewall of custom: ipsets qf2b4-custom, qf2b6-custom holds 1 entry, covering fail2ban's 1 ban"]
+            "OK    firewall of custom: ipsets qf2b4-custom, qf2b6-custom hold 1 entry, covering fail2ban's 1 ban"]
         host.run("ipset flush qf2b4-custom", check=True)
         status, lines = doctor(host)
         assert status == 1
         assert lines_with(lines, "FAIL") == [
-            "FAIL  firewall of custom: ipsets qf2b4-custom, qf2b6-custom lacks 1 of fail2ban's 1 ban (192.0.2.77):"
+            "FAIL  firewall of custom: ipsets qf2b4-custom, qf2b6-custom lack 1 of fail2ban's 1 ban (192.0.2.77):"
             " the firewall was flushed or reloaded behind fail2ban; put them back with /etc/rc.d/rc.fail2ban restart"]
     finally:
         host.run("rm -f /etc/fail2ban/jail.d/zz-ipset.local && /etc/rc.d/rc.fail2ban restart >/dev/null", check=True,
