@@ -211,7 +211,7 @@ SERVICES = {
     "roundcube-userlogins": lambda: _roundcube("userlogins"),
     "dovecot": _dovecot,
 }
-REGEX_COUNT = {"qmail-smtp": 6, "qmail-smtp-sagredo": 6, "vpopmail": 1, "qmailadmin": 1, "roundcube-auth": 2, "roundcube-userlogins": 2,
+REGEX_COUNT = {"qmail-smtp": 6, "qmail-smtp-sagredo": 6, "vpopmail": 1, "qmailadmin": 1, "roundcube-auth": 3, "roundcube-userlogins": 3,
                "dovecot": 4}
 
 
@@ -309,7 +309,11 @@ def hostile_long_lines(name, size=300_000):
              "user of half markers"),
             (f"IMAP Error: Login failed for u from {real}" + tail.format(uri="/?" + fill("from%20")), real, "request URI"),
             (f"Failed login for u from {real}(X-Forwarded-For: " + fill(f" from {PLANTED}(") + ") in session abc (error: 0)",
-             None, "X-Forwarded-For of whole markers"),
+             real, "X-Forwarded-For of ' from ADDRESS('"),
+            (f"Failed login for u from {real} (X-Forwarded-For: " + fill(f" from {PLANTED} (X-Forwarded-For: ") +
+             ") in session abc (error: 0)", None, "X-Forwarded-For of whole markers"),
+            ("Failed login for " + fill(f" from {PLANTED} (X-Real-IP: x) in session abc (error: 0)") + f" from {real} "
+             "in session abc (error: 0)", real, "user of whole lines"),
             ("IMAP Error: Login failed for " + fill(" from 198.51.100.9") + " x" + tail.format(uri="/"), None,
              "user of ' from ADDRESS', no address at the end"),
         ],
