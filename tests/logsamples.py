@@ -198,6 +198,7 @@ def _dovecot():
         (1, 3, lambda rng, ip: f"auth-worker({rng.randrange(1000, 30000)}): pam({user_name(rng)},{ip}): "
                                "pam_authenticate() failed: Authentication failure (password mismatch?)"),
         (2, 4, lambda rng, ip: f"auth: passwd-file({user_name(rng)},{ip},<{session_id(rng)}>): unknown user"),
+        (1, 5, lambda rng, ip: f"auth({user_name(rng)},{ip},sasl:plain)<{session_id(rng)}>: Info: sql: Password mismatch"),
     ]
     return (lambda when: syslog_stamp(when) + " mail dovecot: "), normal, failures
 
@@ -212,7 +213,7 @@ SERVICES = {
     "dovecot": _dovecot,
 }
 REGEX_COUNT = {"qmail-smtp": 6, "qmail-smtp-sagredo": 6, "vpopmail": 1, "qmailadmin": 1, "roundcube-auth": 3, "roundcube-userlogins": 3,
-               "dovecot": 4}
+               "dovecot": 5}
 
 
 def _pick(rng, kinds):
