@@ -3,7 +3,8 @@
 For each filter: a generated 300,000-line log in its service's real format (about 2% failures;
 qmailadmin's log holds failures only), read by our filter, by the tutorial's (reconstructed below),
 and for dovecot and roundcube-auth by fail2ban's own filter without our .local, all in the same run;
-then the time each one takes on one hostile line of about 300 KB.
+then the time each one takes on one hostile line of about 300 KB. qmail-smtp is read on two logs:
+the combined patch's (netqmail) and sagredo's qmail-smtpd's, with its qlogenvelope lines.
 
     python -m bench.filters [--fail2ban-regex CMD --config CONFDIR] [--lines N]
 
@@ -29,13 +30,18 @@ from tests.support import logsamples
 LINES = 300_000
 HOSTILE_TIMEOUT = 30  # seconds; a run still going then is reported as not finished
 FILTERS = ("qmail-smtp", "vpopmail", "qmailadmin", "roundcube-auth", "dovecot")
+# what is measured: each filter on its jail's log, and qmail-smtp on sagredo's qmail-smtpd log too
+# ("FILTER/FLAVOUR" reads FILTER's filter)
+CASES = ("qmail-smtp", "qmail-smtp/sagredo", "vpopmail", "qmailadmin", "roundcube-auth", "dovecot")
 # the log each filter's jail reads (logsamples generator name) and what it is
-LOGS = {"qmail-smtp": ("qmail-smtp", "multilog smtpd/current"), "vpopmail": ("vpopmail", "syslog maillog"),
+LOGS = {"qmail-smtp": ("qmail-smtp", "multilog smtpd/current"),
+        "qmail-smtp/sagredo": ("qmail-smtp-sagredo", "sagredo's qmail, multilog d smtpd/current"), "vpopmail": ("vpopmail", "syslog maillog"),
         "qmailadmin": ("qmailadmin", "qma-auth.log, failures only"),
         "roundcube-auth": ("roundcube-userlogins", "logs/userlogins"), "dovecot": ("dovecot", "syslog maillog")}
 # the hostile line timed per filter (logsamples' label): one aimed at a weak spot of the tutorial's
 # or fail2ban's filter, a nested ".*" to backtrack through or a planted address to take
 HOSTILE = {"qmail-smtp": "HELO of '> remote <helo:|remotehostip:', no failure",
+           "qmail-smtp/sagredo": "qlogenvelope auth user of ' remoteip=', no tail",
            "vpopmail": "password of IPv6 pieces, IPv6 client",
            "qmailadmin": "new user of whole markers",
            "roundcube-auth": "user of ' from ADDRESS', no address at the end",
@@ -145,7 +151,13 @@ def contenders(name, confdir, reference):
 
 def hostile_line(name):
     """(line, the client's own address) of the hostile line timed for filter name."""
-    return next((line, host) for line, host, what in logsamples.hostile_long_lines(name) if what == HOSTILE[name])
+    return next((line, host) for line, host, what in logsamples.hostile_long_lines(filter_of(name))
+                if what == HOSTILE[name])
+
+
+def filter_of(case):
+    """The filter a measured case reads: "qmail-smtp/sagredo" reads qmail-smtp."""
+    return case.split("/")[0]
 
 
 def on_hostile_line(regex, confdir, filter_name, line, folder):
@@ -171,21 +183,21 @@ def measure(regex, confdir, lines=LINES, progress=print):
     results = {}
     with tempfile.TemporaryDirectory(prefix="qf2b-bench-filters-") as folder:
         reference = reference_config(confdir, folder)
-        for name in FILTERS:
+        for name in CASES:
             generator, _ = LOGS[name]
-            log = Path(folder) / f"{name}.log"
+            log = Path(folder) / f"{name.replace('/', '-')}.log"
             log.write_text("".join(line + "\n" for line in logsamples.realistic(generator, lines).lines))
             results[name] = {}
             fastest = {}
             # Rounds interleave the contenders, and each keeps its fastest: on a shared machine one
             # run of a filter varies by about a tenth, more than the differences measured.
             for round_number in range(1, ROUNDS + 1):
-                for label, config, filter_name in contenders(name, confdir, reference):
+                for label, config, filter_name in contenders(filter_of(name), confdir, reference):
                     progress(f"filters: {name}, {label} (round {round_number} of {ROUNDS})")
                     run = regex.process(config, filter_name, log, timeout=600)
                     if label not in fastest or run.seconds < fastest[label].seconds:
                         fastest[label] = run
-            for label, config, filter_name in contenders(name, confdir, reference):
+            for label, config, filter_name in contenders(filter_of(name), confdir, reference):
                 hostile = on_hostile_line(regex, config, filter_name, hostile_line(name)[0], folder)
                 results[name][label] = (fastest[label], hostile)
             log.unlink()

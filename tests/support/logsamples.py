@@ -89,6 +89,42 @@ def _qmail_smtp():
     return (lambda when: tai64n(when) + " "), normal, failures
 
 
+def multilog_d(when):
+    """sagredo's multilog with "d": local time with nanoseconds (the tests read it as UTC)."""
+    return when.strftime("%Y-%m-%d %H:%M:%S") + f".{when.microsecond * 1000:09d} "
+
+
+def _qmail_smtp_sagredo():
+    """sagredo's qmail-smtpd: a qlogenvelope line per verdict beside the older lines, multilog d."""
+    def qlog(result, code, reason, detail="", port=25, rcpt="user@example.org", authuser="", head="qlogenvelope"):
+        return lambda rng, ip: (f"{head}: result={result} code={code} reason={reason} detail={detail} "
+                                f"helo=mx{rng.randrange(99)}.example.net mailfrom={user_name(rng)} rcptto={rcpt} "
+                                f"relay=no rcpthosts=yes size= authuser={authuser} authtype= encrypted=tls "
+                                f"sslverified=no localip={SERVER} localport={port} remoteip={ip} "
+                                f"remoteport={rng.randrange(1024, 65535)} remotehost=mx{rng.randrange(99)}.example.net "
+                                f"qp={rng.randrange(1000, 99999)} pid={rng.randrange(1000, 30000)}")
+
+    def pid(message):
+        return lambda rng, ip: f"qmail-smtpd[{rng.randrange(1000, 30000)}]: " + message(rng, ip)
+    _, netqmail_normal, _ = _qmail_smtp()
+    normal = netqmail_normal + [
+        (25, 0, qlog("accepted", "250", "rcptto", "chkuser")),
+        (20, 0, qlog("accepted", "250", "queueaccept", head="qlogreceived")),
+        (5, 0, qlog("accepted", "250", "relayclient", port=587, rcpt="friend@example.net", authuser="info@example.org")),
+        (5, 0, pid(lambda rng, ip: f"auth: auth-success type=login user=<{user_name(rng)}>")),
+        (1, 0, qlog("rejected", "451", "rcptcheck", "cannotverify")),
+        (1, 0, qlog("rejected", "554", "pregreet")),
+    ]
+    failures = [
+        (4, 4, qlog("rejected", "535", "authfailed", port=587)),
+        (2, 4, qlog("rejected", "553", "rblreject", "zen.example.net")),
+        (1, 4, qlog("rejected", "553", "dontrelay", rcpt="victim@example.net")),
+        (1, 2, pid(lambda rng, ip: f"GREETDELAY from {ip}: client sent data before greeting")),
+        (1, 6, pid(lambda rng, ip: f"badrcptto: excessive rcptto violations hanging up on {ip}")),
+    ]
+    return multilog_d, normal, failures
+
+
 def _vpopmail():
     services = ("smtp", "smtps", "submission", "pop3", "pop3s", "imap", "imaps")
 
@@ -162,22 +198,21 @@ def _dovecot():
         (1, 3, lambda rng, ip: f"auth-worker({rng.randrange(1000, 30000)}): pam({user_name(rng)},{ip}): "
                                "pam_authenticate() failed: Authentication failure (password mismatch?)"),
         (2, 4, lambda rng, ip: f"auth: passwd-file({user_name(rng)},{ip},<{session_id(rng)}>): unknown user"),
-        # Dovecot 2.4: the client in the auth process's brackets, then only the passdb driver
-        (1, 5, lambda rng, ip: f"auth({user_name(rng)},{ip},sasl:login)<{session_id(rng)}>: Info: sql: "
-                               "Password mismatch"),
+        (1, 5, lambda rng, ip: f"auth({user_name(rng)},{ip},sasl:plain)<{session_id(rng)}>: Info: sql: Password mismatch"),
     ]
     return (lambda when: syslog_stamp(when) + " mail dovecot: "), normal, failures
 
 
 SERVICES = {
     "qmail-smtp": _qmail_smtp,
+    "qmail-smtp-sagredo": _qmail_smtp_sagredo,
     "vpopmail": _vpopmail,
     "qmailadmin": _qmailadmin,
     "roundcube-auth": lambda: _roundcube("syslog"),
     "roundcube-userlogins": lambda: _roundcube("userlogins"),
     "dovecot": _dovecot,
 }
-REGEX_COUNT = {"qmail-smtp": 3, "vpopmail": 1, "qmailadmin": 1, "roundcube-auth": 2, "roundcube-userlogins": 2,
+REGEX_COUNT = {"qmail-smtp": 6, "qmail-smtp-sagredo": 6, "vpopmail": 1, "qmailadmin": 1, "roundcube-auth": 3, "roundcube-userlogins": 3,
                "dovecot": 5}
 
 
@@ -217,6 +252,10 @@ def hostile_long_lines(name, size=300_000):
              "dovecot": "May  1 00:00:00 mail dovecot: "}[name]
     chkuser = ("CHKUSER rejected rcpt: from <{s}|remoteinfo/auth:|chkuser-identify:> remote <helo:{h}|"
                "remotehostname:unknown|remotehostip:{ip}> rcpt <{r}> : not existing recipient")
+    qlog = ("qlogenvelope: result=rejected code=535 reason=authfailed detail= helo={h} mailfrom= rcptto= relay=no "
+            "rcpthosts= size= authuser=u authtype=login encrypted=tls sslverified=no localip=198.51.100.1 "
+            "localport=587 remoteip={ip}")
+    qlog_tail = " remoteport=50000 remotehost= qp= pid=4711"
     tail = (". AUTHENTICATE PLAIN: Authentication failed. in /srv/roundcube/program/lib/Roundcube/rcube_imap.php "
             "on line 211 (POST {uri})")
     lines = {
@@ -235,6 +274,10 @@ def hostile_long_lines(name, size=300_000):
             (chkuser.format(s="a@example.com", h=fill("> remote <helo:|remotehostip:"), ip=real, r="x@example.org")
              .replace("not existing recipient", "temporary DNS problem"), None,
              "HELO of '> remote <helo:|remotehostip:', no failure"),
+            (qlog.format(h=fill(f" remoteip={PLANTED} remoteport=1 remotehost= qp= pid=1"), ip=real) + qlog_tail,
+             real, "qlogenvelope HELO of planted tails (SMTPUTF8)"),
+            (qlog.format(h="h", ip=real) + " authuser=" + fill(" remoteip=1"), None,
+             "qlogenvelope auth user of ' remoteip=', no tail"),
         ],
         "vpopmail": [
             ("vchkpw-pop3: password fail (pass: '" + fill("') a@b:") + f"') user@example.com:{real}", real,
@@ -267,7 +310,11 @@ def hostile_long_lines(name, size=300_000):
              "user of half markers"),
             (f"IMAP Error: Login failed for u from {real}" + tail.format(uri="/?" + fill("from%20")), real, "request URI"),
             (f"Failed login for u from {real}(X-Forwarded-For: " + fill(f" from {PLANTED}(") + ") in session abc (error: 0)",
-             None, "X-Forwarded-For of whole markers"),
+             real, "X-Forwarded-For of ' from ADDRESS('"),
+            (f"Failed login for u from {real} (X-Forwarded-For: " + fill(f" from {PLANTED} (X-Forwarded-For: ") +
+             ") in session abc (error: 0)", None, "X-Forwarded-For of whole markers"),
+            ("Failed login for " + fill(f" from {PLANTED} (X-Real-IP: x) in session abc (error: 0)") + f" from {real} "
+             "in session abc (error: 0)", real, "user of whole lines"),
             ("IMAP Error: Login failed for " + fill(" from 198.51.100.9") + " x" + tail.format(uri="/"), None,
              "user of ' from ADDRESS', no address at the end"),
         ],
