@@ -69,19 +69,27 @@ def has_net_admin():
     return bool(found) and bool(int(found.group(1), 16) >> CAP_NET_ADMIN & 1)
 
 
-def _scratch_iptables(tool):
-    def step(*arguments):
-        return run([tool, "-w", *arguments], check=False, timeout=30)
-    # A chain left by an interrupted doctor would make -N fail.
-    step("-F", SCRATCH)
-    step("-X", SCRATCH)
-    for arguments in (("-N", SCRATCH), ("-A", SCRATCH, "-j", "RETURN"), ("-D", SCRATCH, "-j", "RETURN"),
-                      ("-X", SCRATCH)):
-        result = step(*arguments)
+def _scratch_steps(tool, leftovers, steps):
+    """Run each step (the tool's arguments) on a scratch object; None, or why the first that failed did.
+    leftovers undo a scratch object an interrupted doctor left (which would make the first step fail),
+    before and after."""
+    def step(arguments):
+        return run([tool, *arguments], check=False, timeout=30)
+    for arguments in leftovers:
+        step(arguments)
+    for arguments in steps:
+        result = step(arguments)
         if result.returncode != 0:
-            step("-X", SCRATCH)
+            for leftover in leftovers:
+                step(leftover)
             return last_meaningful_line(result.stderr) or f"{tool} {' '.join(arguments)} failed"
     return None
+
+
+def _scratch_iptables(tool):
+    return _scratch_steps(tool, [("-w", "-F", SCRATCH), ("-w", "-X", SCRATCH)],
+                          [("-w", "-N", SCRATCH), ("-w", "-A", SCRATCH, "-j", "RETURN"),
+                           ("-w", "-D", SCRATCH, "-j", "RETURN"), ("-w", "-X", SCRATCH)])
 
 
 def _scratch_nft(tool):
@@ -97,15 +105,8 @@ def _scratch_nft(tool):
 
 
 def _scratch_ipset(tool):
-    def step(*arguments):
-        return run([tool, *arguments], check=False, timeout=30)
-    step("destroy", SCRATCH)
-    for arguments in (("create", SCRATCH, "hash:net"), ("add", SCRATCH, "192.0.2.0/24"), ("destroy", SCRATCH)):
-        result = step(*arguments)
-        if result.returncode != 0:
-            step("destroy", SCRATCH)
-            return last_meaningful_line(result.stderr) or f"ipset {' '.join(arguments)} failed"
-    return None
+    return _scratch_steps(tool, [("destroy", SCRATCH)],
+                          [("create", SCRATCH, "hash:net"), ("add", SCRATCH, "192.0.2.0/24"), ("destroy", SCRATCH)])
 
 
 def check_ipset_access(root):
