@@ -210,7 +210,8 @@ class InstallRun:
             boot.add_cron_jobs(transaction, manifest, self.root)
             built = self.built
             manifest["release"] = {"version": built.source.version, "sha256": built.digest,
-                                   "python": built.python.path, "site_dir": built.python.site_dir}
+                                   "python": built.python.path, "site_dir": built.python.site_dir,
+                                   "python_version": "%d.%d" % tuple(built.python.version[:2])}
             if built.pyinotify:
                 manifest["release"]["pyinotify"] = built.pyinotify
             transaction.make_dirs(str(Path(manifest_file.LOCATION).parent))

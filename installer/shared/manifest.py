@@ -7,7 +7,8 @@ Stored as JSON at paths.MANIFEST under the root:
   logs:    empty log files we created where a service will write (removed on uninstall while still empty)
   hooks:   file -> the lines we added to it (rc.local, rc.local_shutdown)
   created: files we created whole that hold hooks (removed on uninstall when only their header is left)
-  release: what was built: version, tarball digest, interpreter, and pyinotify's version, digest and files
+  release: what was built: version, tarball digest, interpreter (path, site_dir and its minor version,
+           python_version "3.11"), and pyinotify's version, digest and files
 """
 
 import json
@@ -70,6 +71,16 @@ def _shape_problem(data):
     if pyinotify is not None and not (isinstance(pyinotify, dict) and _is_text_list(pyinotify.get("files"))):
         return "release.pyinotify has no list of files"
     return None
+
+
+def built_python_version(release):
+    """The (major, minor) of the Python a recorded release was built for, or None where the manifest does
+    not say: python_version, else the version a site folder names (/usr/lib/python3.11/site-packages; Debian's
+    /usr/lib/python3/dist-packages names none)."""
+    recorded = release.get("python_version")
+    found = re.fullmatch(r"(\d+)\.(\d+)", recorded) if isinstance(recorded, str) else None
+    found = found or re.search(r"/python(\d+)\.(\d+)/", str(release.get("site_dir", "")) + "/")
+    return (int(found.group(1)), int(found.group(2))) if found else None
 
 
 def recorded_paths(data):
