@@ -11,7 +11,18 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from installer.pipeline import apply, boot, build, configobj_source, interpreter, logwatch, payload, preflight, tarball
+from installer.pipeline import (
+    apply,
+    boot,
+    build,
+    configobj_source,
+    interpreter,
+    logwatch,
+    payload,
+    preflight,
+    tarball,
+    upgrade,
+)
 from installer.pipeline import pyinotify as pyinotify_release
 from installer.pipeline.journal import RunLock
 from installer.pipeline.place import Transaction, target_state
@@ -23,6 +34,8 @@ from installer.shared.errors import InstallerError
 from installer.shared.fail2ban import Client
 
 STEPS = 8
+# An upgrade of a running server adds the restart on the new release and the check that it serves.
+UPGRADE_STEPS = STEPS + 2
 
 
 @dataclass
@@ -83,6 +96,7 @@ class InstallRun:
         self.built = None
         self.transaction = None
         self.outcome = apply.Outcome()
+        self.switch = None           # upgrade.Switch where a running server goes over to another build
 
     # ---- before any step -------------------------------------------------------------------
 
@@ -117,6 +131,20 @@ class InstallRun:
         return logs
 
     # ---- steps 1 to 5: nothing is written to the root ---------------------------------------
+
+    def running_release(self):
+        """The release the running server was installed as (its manifest record), or None where no server
+        runs here (a staged root, nothing installed, or stopped)."""
+        recorded = manifest_file.load(self.root)["release"]
+        if self.staged or not recorded or not paths.under(self.root, paths.CLIENT).is_file():
+            return None
+        return recorded if Client(self.root).is_running() else None
+
+    def new_build(self, recorded):
+        """Whether what was built differs from the recorded release: another release, or another Python."""
+        built = self.built
+        return (recorded.get("version"), recorded.get("sha256"), recorded.get("python"), recorded.get("site_dir")) != (
+            built.source.version, built.digest, built.python.path, built.python.site_dir)
 
     def build(self, work):
         options, progress, root = self.options, self.progress, self.root
@@ -275,7 +303,9 @@ class InstallRun:
         faster = logwatch.polling_advice(built.python.path, built.python.version, root)
         if faster:
             progress.say(faster)
-        if not Client(root).is_running():
+        if self.switch:
+            progress.say(f"fail2ban {built.source.version} serves, with every jail and ban of the release before.")
+        elif not Client(root).is_running():
             progress.say(f"Start fail2ban with: {paths.RC_SCRIPT} start")
         elif self.transaction.changed:
             progress.say(f"fail2ban is running the old files: apply the new ones with {paths.RC_SCRIPT} restart")
@@ -307,13 +337,45 @@ class InstallRun:
             work = lock.work_dir()
             self.fetch_sources(work)
             self.read_site_settings()
+            running = self.running_release()
+            if running and tarball.version_from_name(self.tarball_path) not in (None, running.get("version")):
+                self.progress.total = UPGRADE_STEPS
             self.build(work)
+            if running and self.new_build(running):
+                # Taken before any file changes: what the old release serves, and its database.
+                self.switch = upgrade.Switch(self.root, work)
+                self.progress.total = UPGRADE_STEPS
             actions = apply.plan_actions(self.planned_entries(), self.root, self.old)
-            with Transaction(self.root, os.geteuid() == 0, lock.journal,
-                             lock.created_relative()) as self.transaction:
-                self.place(actions)
+            try:
+                with Transaction(self.root, os.geteuid() == 0, lock.journal,
+                                 lock.created_relative()) as self.transaction:
+                    self.place(actions)
+                    if self.switch:
+                        self.switch_over()
+            except upgrade.UpgradeFailed as failure:
+                # The transaction has put the old release's files back.
+                self.switch_back(running, failure)
             self.summarize()
         return 0
+
+    def switch_over(self):
+        version = self.built.source.version
+        with self.progress.step(f"Restarting fail2ban on {version}"):
+            self.switch.restart()
+        with self.progress.step(f"Checking that fail2ban {version} serves {len(self.switch.jails)} jails and"
+                                f" {self.switch.ban_count} bans, in fail2ban and the firewall"):
+            self.switch.check_serving()
+
+    def switch_back(self, running, failure):
+        old, new = running.get("version"), self.built.source.version
+        self.progress.say(f"fail2ban {new} does not serve ({failure}): switching back to {old}")
+        try:
+            self.switch.switch_back()
+        except InstallerError as error:
+            raise InstallerError(f"fail2ban {new} failed: {failure}; switching back to {old} failed too:"
+                                 f" {error}") from None
+        raise InstallerError(f"fail2ban {new} failed: {failure}; fail2ban {old} serves again with its files"
+                             " and bans") from None
 
 
 def install(options):

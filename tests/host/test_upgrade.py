@@ -1,0 +1,102 @@
+"""./install onto a host where another release runs: the switch, the check that it serves, and the
+switch back when the new release cannot serve, with every ban kept (manual, CIDR and log-fed).
+
+Only the 1.0.2 fixture is at hand, so the other releases are made from it: the same code labelled
+1.0.3 (an upgrade that works), and 1.0.4 whose server exits at start (builds, passes -t and -V).
+The tests share one installed mail host and run in order.
+"""
+
+import json
+import time
+
+import pytest
+
+from tests.fixture.variants import with_version
+from tests.support.install import REPO, install_command, install_on, sha256_of
+from tests.support.mailhost import TOOL, dovecot_failures, installed_mail_host
+
+MANUAL, CIDR, LOG_FED = "192.0.2.10", "198.18.0.0/24", "203.0.113.7"
+BAN_WAIT = 20
+BROKEN_SERVER = b"\tdef start(self, sock, pidfile, force=False, observer=True, conf={}):\n"
+
+
+def server_that_exits(name, data):
+    if name.endswith("/fail2ban/server/server.py"):
+        return data.replace(BROKEN_SERVER, BROKEN_SERVER + b"\t\tsys.exit(1)\n")
+    return data
+
+
+@pytest.fixture(scope="module")
+def tarballs(fixture_tarball, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("releases")
+    return {"1.0.3": with_version(fixture_tarball, folder, "1.0.3"),
+            "1.0.4": with_version(fixture_tarball, folder, "1.0.4", server_that_exits)}
+
+
+@pytest.fixture(scope="module")
+def host(fixture_tarball):
+    with installed_mail_host(fixture_tarball) as host:
+        host.run(f"{TOOL} ban {MANUAL} {CIDR}", check=True, timeout=90)
+        dovecot_failures(host, LOG_FED, 6)
+        assert wait_until(lambda: LOG_FED in bans(host).get("dovecot", [])), host.run("tail /var/log/fail2ban.log")
+        yield host
+
+
+def wait_until(probe, seconds=BAN_WAIT):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if probe():
+            return True
+        time.sleep(0.25)
+    return False
+
+
+def bans(host):
+    return json.loads(host.run(f"{TOOL} --json bans", check=True, timeout=60).stdout)
+
+
+def serving(host):
+    """(version, bans per jail, the doctor's firewall findings that fail)."""
+    version = host.run("fail2ban-client -V", check=True).stdout.strip().split()[-1]
+    doctor = json.loads(host.run(f"{TOOL} --json doctor", timeout=180).stdout)
+    short = [check["message"] for check in doctor["checks"]
+             if check["check"].startswith("firewall holds") and check["level"] == "FAIL"]
+    return version, bans(host), short
+
+
+def every_ban_kept(found):
+    return (MANUAL in found.get("custom", []) and CIDR in found.get("custom", [])
+            and LOG_FED in found.get("dovecot", []))
+
+
+def installed_files(host):
+    """sha256 of every file the manifest records, as on disk."""
+    manifest = json.loads(host.run("cat /var/lib/qmail-fail2ban/manifest", check=True).stdout)
+    listing = host.run("cd / && sha256sum " + " ".join(sorted(manifest["files"])), check=True, timeout=120)
+    return listing.stdout
+
+
+def install(host, tarball):
+    command = " ".join(map(str, install_command("--tarball", tarball, "--sha256", sha256_of(tarball), "--yes")))
+    return host.run(f"cd {REPO} && {command}", timeout=600)
+
+
+def test_an_upgrade_restarts_on_the_new_release_with_every_ban(host, tarballs):
+    result = install_on(host, tarballs["1.0.3"], "--yes", timeout=600)
+    assert "[9/10] Restarting fail2ban on 1.0.3 ... ok" in result.stdout
+    assert "[10/10] Checking that fail2ban 1.0.3 serves" in result.stdout
+    version, found, short = serving(host)
+    assert version == "1.0.3" and every_ban_kept(found) and short == [], (found, short)
+
+
+def test_a_release_whose_server_cannot_start_is_switched_back(host, tarballs):
+    before = installed_files(host)
+    result = install(host, tarballs["1.0.4"])
+    assert result.returncode != 0
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 1, result.stderr
+    assert "fail2ban 1.0.4 failed: its server did not start" in errors[0]
+    assert "fail2ban 1.0.3 serves again with its files and bans" in errors[0]
+    version, found, short = serving(host)
+    assert version == "1.0.3" and every_ban_kept(found) and short == [], (found, short)
+    assert installed_files(host) == before
