@@ -29,8 +29,12 @@ class UpgradeFailed(InstallerError):
 
 
 def database_of(client):
-    """fail2ban's database file as its configuration names it, or None (no database, or in memory)."""
-    dbfile = str(client.configuration().server("dbfile", paths.FAIL2BAN_DB))
+    """fail2ban's database file as its configuration names it (its default where the configuration cannot be
+    read), or None (no database, or in memory)."""
+    try:
+        dbfile = str(client.configuration().server("dbfile", paths.FAIL2BAN_DB))
+    except InstallerError:
+        dbfile = paths.FAIL2BAN_DB
     return None if dbfile in ("None", ":memory:") else dbfile
 
 
@@ -42,20 +46,45 @@ def copy_database(source, target):
         reading.backup(writing)
 
 
-class Switch:
-    """One running server's switch to the files placed by this run."""
+def schema_version(path):
+    """The version fail2ban wrote in a database (its fail2banDb table), or None where it has none."""
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as database:
+            return database.execute("SELECT version FROM fail2banDb").fetchone()[0]
+    except (sqlite3.Error, TypeError):
+        return None
+
+
+class DatabaseBackup:
+    """fail2ban's database as its configuration names it (None: it keeps none), and a backup of it in work."""
 
     def __init__(self, root, work):
         self.root = Path(root)
-        self.client = Client(root)
-        self.jails = self.client.jails()
-        self.bans = {jail: set(addresses) for jail, addresses in self.client.banned().items()}
-        self.database = database_of(self.client)
+        # A staged root's fail2ban runs nowhere yet: its database is the default one, if any.
+        self.database = database_of(Client(root)) if paths.is_host_root(root) else paths.FAIL2BAN_DB
         self.backup = Path(work) / "fail2ban.sqlite3.backup"
         if self.database and paths.under(self.root, self.database).is_file():
             copy_database(paths.under(self.root, self.database), self.backup)
         else:
             self.backup = None
+
+    def put_back(self, source=None):
+        """The backup (or source) in the database's place; the server must be stopped."""
+        source = source or self.backup
+        if source and self.database:
+            copy_database(source, paths.under(self.root, self.database))
+
+
+class Switch:
+    """One running server's switch to the files placed by this run."""
+
+    def __init__(self, root, database):
+        """database: the DatabaseBackup made before any file changed."""
+        self.root = Path(root)
+        self.client = Client(root)
+        self.jails = self.client.jails()
+        self.bans = {jail: set(addresses) for jail, addresses in self.client.banned().items()}
+        self.database = database
 
     @property
     def ban_count(self):
@@ -65,8 +94,14 @@ class Switch:
         return run([paths.under(self.root, paths.RC_SCRIPT), verb], check=False, timeout=RESTART_TIMEOUT,
                    what=f"{paths.RC_SCRIPT} {verb}")
 
-    def restart(self):
-        result = self._rc("restart")
+    def restart(self, database=None):
+        """The server restarted on the placed files; with database (a file), started on that database."""
+        if database:
+            self.stop()
+            self.database.put_back(database)
+            result = self._rc("start")
+        else:
+            result = self._rc("restart")
         if result.returncode != 0 or not self.client.is_running():
             reason = last_meaningful_line(result.stderr) or last_meaningful_line(result.stdout) or "no answer"
             raise UpgradeFailed(f"its server did not start ({reason})")
@@ -111,8 +146,7 @@ class Switch:
         """With the old files back in place: the database as it was before the switch, the old server
         started and checked. Raises InstallerError when even the old release does not serve."""
         self.stop()
-        if self.backup:
-            copy_database(self.backup, paths.under(self.root, self.database))
+        self.database.put_back()
         result = self._rc("start")
         if result.returncode != 0:
             reason = last_meaningful_line(result.stderr) or last_meaningful_line(result.stdout) or "no output"

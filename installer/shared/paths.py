@@ -22,6 +22,8 @@ LOCK = f"{STATE_DIR}/lock"
 JOURNAL = f"{STATE_DIR}/journal"
 UNDO_DIR = f"{STATE_DIR}/undo"
 WORK_DIR = f"{STATE_DIR}/work"
+# The one release kept for ./install --rollback: its files as they were, its manifest and its database.
+PREVIOUS_DIR = f"{STATE_DIR}/previous"
 
 # qmail-f2b and the package it runs, so the tool works after the checkout is gone.
 TOOL = "/usr/sbin/qmail-f2b"

@@ -100,3 +100,23 @@ def test_a_release_whose_server_cannot_start_is_switched_back(host, tarballs):
     version, found, short = serving(host)
     assert version == "1.0.3" and every_ban_kept(found) and short == [], (found, short)
     assert installed_files(host) == before
+
+
+def test_rollback_puts_the_replaced_release_back_serving_every_ban(host):
+    manifest = json.loads(host.run("cat /var/lib/qmail-fail2ban/manifest", check=True).stdout)
+    assert manifest["release"]["version"] == "1.0.3" and manifest["previous"]["version"] == "1.0.2"
+    result = host.run(f"cd {REPO} && {' '.join(install_command('--rollback'))}", timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[5/6] Restarting fail2ban on 1.0.2 ... ok" in result.stdout
+    version, found, short = serving(host)
+    assert version == "1.0.2" and every_ban_kept(found) and short == [], (found, short)
+    manifest = json.loads(host.run("cat /var/lib/qmail-fail2ban/manifest", check=True).stdout)
+    assert manifest["release"]["version"] == "1.0.2" and manifest["previous"]["version"] == "1.0.3"
+    assert host.run("test -d /usr/local/src/fail2ban-1.0.2 && test ! -e /usr/local/src/fail2ban-1.0.3").returncode == 0
+
+
+def test_uninstall_removes_the_kept_release_too(host):
+    result = host.run(f"cd {REPO} && {' '.join(install_command('--uninstall'))}", timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert host.run("test -e /var/lib/qmail-fail2ban/previous").returncode != 0
+
