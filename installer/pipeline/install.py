@@ -359,15 +359,21 @@ class InstallRun:
             self.fetch_sources(work)
             self.read_site_settings()
             running = self.running_release()
-            if running and tarball.version_from_name(self.tarball_path) not in (None, running.get("version")):
+            # A switch a killed run left unfinished: the server may be stopped, or on files the journal
+            # has put back since; this run switches (and checks) whatever it builds.
+            interrupted = None if self.staged else upgrade.interrupted(self.root)
+            if interrupted:
+                running = running or manifest_file.load(self.root)["release"] or None
+            if interrupted or running and tarball.version_from_name(self.tarball_path) not in (
+                    None, running.get("version")):
                 self.progress.total = UPGRADE_STEPS
             self.build(work)
             self.release = self.built_release()
-            if self.old["release"] and self.new_build(self.old["release"]):
+            if self.old["release"] and (interrupted or self.new_build(self.old["release"])):
                 # Taken before any file changes: the old release's database, and what it serves.
                 self.database = upgrade.DatabaseBackup(self.root, work)
                 if running:
-                    self.switch = upgrade.Switch(self.root, self.database)
+                    self.switch = upgrade.Switch(self.root, self.database, interrupted)
                     self.progress.total = UPGRADE_STEPS
             actions = apply.plan_actions(self.planned_entries(), self.root, self.old)
             self.place_and_switch(lock, actions, running)
@@ -386,6 +392,8 @@ class InstallRun:
         except upgrade.UpgradeFailed as failure:
             # The transaction has put the old release's files back.
             self.switch_back(running, failure)
+        if self.switch:
+            self.switch.unmark()
 
     def rollback(self):
         """./install --rollback: the kept release's files, manifest and (where the database was rewritten
@@ -424,6 +432,7 @@ class InstallRun:
     def switch_over(self, database=None):
         version = self.release.get("version")
         with self.progress.step(f"Restarting fail2ban on {version}"):
+            self.switch.mark()
             self.switch.restart(database)
         with self.progress.step(f"Checking that fail2ban {version} serves {len(self.switch.jails)} jails and"
                                 f" {self.switch.ban_count} bans, in fail2ban and the firewall"):
@@ -437,6 +446,7 @@ class InstallRun:
         except InstallerError as error:
             raise InstallerError(f"fail2ban {new} failed: {failure}; switching back to {old} failed too:"
                                  f" {error}") from None
+        self.switch.unmark()
         raise InstallerError(f"fail2ban {new} failed: {failure}; fail2ban {old} serves again with its files"
                              " and bans") from None
 

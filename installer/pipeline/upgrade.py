@@ -7,6 +7,8 @@ On any failure the caller rolls the files back and switch_back() puts the databa
 the old release and checks it the same way.
 """
 
+import json
+import os
 import sqlite3
 import time
 from contextlib import closing
@@ -55,6 +57,17 @@ def schema_version(path):
         return None
 
 
+def interrupted(root):
+    """What the server served before a switch that a killed run left unfinished, or None."""
+    try:
+        served = json.loads(paths.under(root, paths.SWITCHING).read_text())
+    except (OSError, ValueError):
+        return None
+    if isinstance(served, dict) and isinstance(served.get("jails"), list) and isinstance(served.get("bans"), dict):
+        return served
+    return None
+
+
 class DatabaseBackup:
     """fail2ban's database as its configuration names it (None: it keeps none), and a backup of it in work."""
 
@@ -78,13 +91,32 @@ class DatabaseBackup:
 class Switch:
     """One running server's switch to the files placed by this run."""
 
-    def __init__(self, root, database):
-        """database: the DatabaseBackup made before any file changed."""
+    def __init__(self, root, database, served=None):
+        """database: the DatabaseBackup made before any file changed. served: what a switch that was killed
+        midway recorded (interrupted()), where the server may no longer answer; else the running one is asked."""
         self.root = Path(root)
         self.client = Client(root)
-        self.jails = self.client.jails()
-        self.bans = {jail: set(addresses) for jail, addresses in self.client.banned().items()}
+        if served:
+            self.jails, self.bans = served["jails"], {jail: set(bans) for jail, bans in served["bans"].items()}
+        else:
+            self.jails = self.client.jails()
+            self.bans = {jail: set(addresses) for jail, addresses in self.client.banned().items()}
         self.database = database
+
+    def mark(self):
+        """Records what the server serves before stopping it: a run killed from here on leaves the server
+        stopped or on files the journal puts back, and the next run restarts and checks it against this."""
+        marker = paths.under(self.root, paths.SWITCHING)
+        temporary = marker.with_name(marker.name + ".tmp")
+        temporary.write_text(json.dumps({"jails": self.jails,
+                                         "bans": {jail: sorted(bans) for jail, bans in self.bans.items()}}))
+        os.replace(temporary, marker)
+
+    def unmark(self):
+        try:
+            paths.under(self.root, paths.SWITCHING).unlink()
+        except FileNotFoundError:
+            pass
 
     @property
     def ban_count(self):

@@ -3,7 +3,7 @@ switch back when the new release cannot serve, with every ban kept (manual, CIDR
 
 Only the 1.0.2 fixture is at hand, so the other releases are made from it: the same code labelled
 1.0.3 (an upgrade that works), and 1.0.4 whose server exits at start (builds, passes -t and -V).
-The tests share one installed mail host and run in order.
+The tests share one installed mail host and run in order; the killed upgrade has a host of its own.
 """
 
 import json
@@ -17,6 +17,7 @@ from tests.support.mailhost import TOOL, dovecot_failures, installed_mail_host
 
 MANUAL, CIDR, LOG_FED = "192.0.2.10", "198.18.0.0/24", "203.0.113.7"
 BAN_WAIT = 20
+KILL_WITHIN_SECONDS = 240
 BROKEN_SERVER = b"\tdef start(self, sock, pidfile, force=False, observer=True, conf={}):\n"
 
 
@@ -120,3 +121,28 @@ def test_uninstall_removes_the_kept_release_too(host):
     assert result.returncode == 0, result.stderr
     assert host.run("test -e /var/lib/qmail-fail2ban/previous").returncode != 0
 
+
+def test_an_upgrade_killed_while_switching_is_finished_by_the_next_run(fixture_tarball, tarballs):
+    with installed_mail_host(fixture_tarball) as killed_host:
+        killed_host.run(f"{TOOL} ban {MANUAL} {CIDR}", check=True, timeout=90)
+        newer = tarballs["1.0.3"]
+        command = " ".join(map(str, install_command("--tarball", newer, "--sha256", sha256_of(newer), "--yes")))
+        # Killed as a power loss would stop it, once the switch is under way: the server is being restarted.
+        status = killed_host.run(f"""
+            cd {REPO}
+            setsid {command} >/dev/null 2>&1 &
+            run=$!
+            while [ $SECONDS -lt {KILL_WITHIN_SECONDS} ] && kill -0 $run 2>/dev/null \\
+                  && [ ! -e /var/lib/qmail-fail2ban/switching ]; do
+                sleep 0.002
+            done
+            kill -KILL -- -$run 2>/dev/null
+            wait $run
+            echo "$?"
+        """, timeout=KILL_WITHIN_SECONDS + 60, check=True)
+        assert int(status.stdout) == 128 + 9, "./install was not killed midway"
+        install_on(killed_host, newer, "--yes", "--quiet", timeout=600)
+        version, found, short = serving(killed_host)
+        assert version == "1.0.3" and short == [], (found, short)
+        assert MANUAL in found.get("custom", []) and CIDR in found.get("custom", []), found
+        assert killed_host.run("test -e /var/lib/qmail-fail2ban/switching").returncode != 0
