@@ -134,9 +134,11 @@ class Switch:
             result = self._rc("start")
         else:
             result = self._rc("restart")
-        if result.returncode != 0 or not self.client.is_running():
-            reason = last_meaningful_line(result.stderr) or last_meaningful_line(result.stdout) or "no answer"
+        if result.returncode != 0:
+            reason = last_meaningful_line(result.stderr) or last_meaningful_line(result.stdout) or "no output"
             raise UpgradeFailed(f"its server did not start ({reason})")
+        if not self.client.is_running():
+            raise UpgradeFailed("its server did not start (it exited right after it answered once)")
 
     def serving_problem(self):
         """Why the running server does not serve as before the switch, or None: it answers, runs every

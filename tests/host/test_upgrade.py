@@ -3,7 +3,8 @@ switch back when the new release cannot serve, with every ban kept (manual, CIDR
 
 Only the 1.0.2 fixture is at hand, so the other releases are made from it: the same code labelled
 1.0.3 (an upgrade that works), and 1.0.4 whose server exits at start (builds, passes -t and -V).
-The tests share one installed mail host and run in order; the killed upgrade has a host of its own.
+The tests share one installed mail host and run in order; the killed upgrade and
+the release that rewrites the database (schema 5, made from the fixture too) have hosts of their own.
 """
 
 import json
@@ -13,7 +14,7 @@ import pytest
 
 from tests.fixture.variants import with_version
 from tests.support.install import REPO, install_command, install_on, sha256_of
-from tests.support.mailhost import TOOL, dovecot_failures, installed_mail_host
+from tests.support.mailhost import DATABASE, TOOL, dovecot_failures, installed_mail_host
 
 MANUAL, CIDR, LOG_FED = "192.0.2.10", "198.18.0.0/24", "203.0.113.7"
 BAN_WAIT = 20
@@ -27,11 +28,27 @@ def server_that_exits(name, data):
     return data
 
 
+DATABASE_VERSION = b"\t__version__ = 4\n"
+DATABASE_UPDATED = b'\t\t\tcur.execute("SELECT version FROM fail2banDb LIMIT 1")\n\t\t\treturn cur.fetchone()[0]'
+
+
+def database_rewriter(name, data):
+    """A database schema 5, which the release writes over schema 4 at start; 1.0.2 cannot read it (it
+    starts a new, empty database in its place)."""
+    if name.endswith("/fail2ban/server/database.py"):
+        assert data.count(DATABASE_VERSION) == 1 and data.count(DATABASE_UPDATED) == 1
+        data = data.replace(DATABASE_VERSION, b"\t__version__ = 5\n")
+        data = data.replace(DATABASE_UPDATED, b'\t\t\tcur.execute("UPDATE fail2banDb SET version = 5")\n'
+                            + DATABASE_UPDATED)
+    return data
+
+
 @pytest.fixture(scope="module")
 def tarballs(fixture_tarball, tmp_path_factory):
     folder = tmp_path_factory.mktemp("releases")
     return {"1.0.3": with_version(fixture_tarball, folder, "1.0.3"),
-            "1.0.4": with_version(fixture_tarball, folder, "1.0.4", server_that_exits)}
+            "1.0.4": with_version(fixture_tarball, folder, "1.0.4", server_that_exits),
+            "1.0.5": with_version(fixture_tarball, folder, "1.0.5", database_rewriter)}
 
 
 @pytest.fixture(scope="module")
@@ -146,3 +163,18 @@ def test_an_upgrade_killed_while_switching_is_finished_by_the_next_run(fixture_t
         assert version == "1.0.3" and short == [], (found, short)
         assert MANUAL in found.get("custom", []) and CIDR in found.get("custom", []), found
         assert killed_host.run("test -e /var/lib/qmail-fail2ban/switching").returncode != 0
+
+
+def test_a_release_that_rewrites_the_database_keeps_the_bans_both_ways(fixture_tarball, tarballs):
+    with installed_mail_host(fixture_tarball) as rewritten_host:
+        rewritten_host.run(f"{TOOL} ban {MANUAL} {CIDR}", check=True, timeout=90)
+        install_on(rewritten_host, tarballs["1.0.5"], "--yes", "--quiet", timeout=600)
+        schema = "SELECT version FROM fail2banDb"
+        assert rewritten_host.run(f"/usr/bin/python3 -c \"import sqlite3; print(sqlite3.connect('{DATABASE}')"
+                                  f".execute('{schema}').fetchone()[0])\"", check=True).stdout.strip() == "5"
+        rollback = rewritten_host.run(f"cd {REPO} && {' '.join(install_command('--rollback', '--quiet'))}",
+                                      timeout=600)
+        assert rollback.returncode == 0, rollback.stdout + rollback.stderr
+        version, found, short = serving(rewritten_host)
+        assert version == "1.0.2" and short == [], (found, short)
+        assert MANUAL in found.get("custom", []) and CIDR in found.get("custom", []), found
