@@ -1,9 +1,11 @@
 """A system Python whose minor version changed under an installed fail2ban (Slackware -current):
-qmail-f2b doctor says so and what to do."""
+qmail-f2b doctor says so and what to do, and ./install builds the same release again for it."""
 
 import json
 import sys
+from types import SimpleNamespace
 
+from installer.pipeline.install import InstallRun, Options
 from installer.shared import manifest
 from installer.tool.doctor import check_python
 
@@ -40,3 +42,21 @@ def test_an_older_manifest_tells_the_version_by_its_site_folder():
     assert manifest.built_python_version({"site_dir": "/usr/lib64/python3.11/site-packages"}) == (3, 11)
     assert manifest.built_python_version({"site_dir": "/usr/lib/python3/dist-packages"}) is None
     assert manifest.built_python_version({"python_version": "3.12", "site_dir": "/x/python3.11/y"}) == (3, 12)
+
+
+def build_on(version):
+    """What steps 1 to 5 report for fail2ban 1.1.1 built on /usr/bin/python3 of that version."""
+    python = SimpleNamespace(path="/usr/bin/python3", site_dir="/usr/lib/python3/dist-packages", version=version)
+    return SimpleNamespace(source=SimpleNamespace(version="1.1.1"), digest="d" * 64, python=python)
+
+
+def test_install_rebuilds_the_same_release_for_a_python_of_another_minor_version():
+    run = InstallRun(Options(root="/nonexistent", quiet=True))
+    recorded = {"version": "1.1.1", "sha256": "d" * 64, "python": "/usr/bin/python3",
+                "site_dir": "/usr/lib/python3/dist-packages", "python_version": "3.12"}
+    run.built = build_on((3, 12, 1))
+    assert not run.new_build(recorded)
+    run.built = build_on((3, 13, 0))
+    assert run.new_build(recorded)
+    del recorded["python_version"]      # a manifest from before it was recorded: nothing to compare
+    assert not run.new_build(recorded)

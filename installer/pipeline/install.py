@@ -148,10 +148,13 @@ class InstallRun:
         return recorded if Client(self.root).is_running() else None
 
     def new_build(self, recorded):
-        """Whether what was built differs from the recorded release: another release, or another Python."""
+        """Whether what was built differs from the recorded release: another release, or another Python
+        (another interpreter or site folder, or the same /usr/bin/python3 at another minor version)."""
         built = self.built
+        built_for = manifest_file.built_python_version(recorded)
         return (recorded.get("version"), recorded.get("sha256"), recorded.get("python"), recorded.get("site_dir")) != (
-            built.source.version, built.digest, built.python.path, built.python.site_dir)
+            built.source.version, built.digest, built.python.path, built.python.site_dir) or (
+            built_for not in (None, tuple(built.python.version[:2])))
 
     def build(self, work):
         options, progress, root = self.options, self.progress, self.root
