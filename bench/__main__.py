@@ -11,7 +11,7 @@ import tempfile
 import time
 import traceback
 
-from bench import ban_latency, ban_scale, common, install, lapse, report, server
+from bench import ban_latency, ban_scale, common, install, lapse, report, server, upgrade
 
 
 def filters_part(progress, args):
@@ -38,6 +38,7 @@ PARTS = {
     "server": ("5. Server start, reload and stop", lambda progress, args: server.run(progress=progress)),
     "lapse": ("6. Protection that does not lapse", lambda progress, args: lapse.run(progress=progress)),
     "report": ("7. Ban report on a large database", lambda progress, args: report.run(progress=progress)),
+    "upgrade": ("8. Upgrade of a running server", lambda progress, args: upgrade.run(progress=progress)),
 }
 
 

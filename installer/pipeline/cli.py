@@ -28,6 +28,8 @@ def build_parser(prog):
     parser.add_argument("--quiet", action="store_true", help="print only errors and files to review")
     parser.add_argument("--verbose", action="store_true", help="log every command run")
     parser.add_argument("--uninstall", action="store_true", help="remove what an earlier install wrote")
+    parser.add_argument("--rollback", action="store_true", help="go back to the release an upgrade replaced "
+                        "(its files and database), restarted and checked like an upgrade")
     return parser
 
 
@@ -39,7 +41,8 @@ def run_install(args):
     return install(Options(tarball=args.tarball, release=args.release, mirror=args.mirror,
                            sha256=args.sha256, root=args.root, config=args.config,
                            python=args.python, pyinotify_tarball=args.pyinotify_tarball,
-                           pyinotify_sha256=args.pyinotify_sha256, yes=args.yes, dry_run=args.dry_run,
+                           pyinotify_sha256=args.pyinotify_sha256, rollback=args.rollback, yes=args.yes,
+                           dry_run=args.dry_run,
                            quiet=args.quiet))
 
 

@@ -11,7 +11,19 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from installer.pipeline import apply, boot, build, configobj_source, interpreter, logwatch, payload, preflight, tarball
+from installer.pipeline import (
+    apply,
+    boot,
+    build,
+    configobj_source,
+    interpreter,
+    logwatch,
+    payload,
+    preflight,
+    previous,
+    tarball,
+    upgrade,
+)
 from installer.pipeline import pyinotify as pyinotify_release
 from installer.pipeline.journal import RunLock
 from installer.pipeline.place import Transaction, target_state
@@ -23,6 +35,10 @@ from installer.shared.errors import InstallerError
 from installer.shared.fail2ban import Client
 
 STEPS = 8
+# An upgrade of a running server adds the restart on the new release and the check that it serves.
+UPGRADE_STEPS = STEPS + 2
+# --rollback: reading the kept release, then steps 6 to 8 (and the restart and check where it runs).
+ROLLBACK_STEPS = 4
 
 
 @dataclass
@@ -36,6 +52,7 @@ class Options:
     python: str = None
     pyinotify_tarball: str = None
     pyinotify_sha256: str = None
+    rollback: bool = False
     yes: bool = False
     dry_run: bool = False
     quiet: bool = False
@@ -83,6 +100,10 @@ class InstallRun:
         self.built = None
         self.transaction = None
         self.outcome = apply.Outcome()
+        self.switch = None           # upgrade.Switch where a running server goes over to another build
+        self.database = None         # upgrade.DatabaseBackup where one build replaces another
+        self.release = None          # the manifest's release record of what this run places
+        self.previous = None         # the release record of what is kept for --rollback, if any
 
     # ---- before any step -------------------------------------------------------------------
 
@@ -117,6 +138,23 @@ class InstallRun:
         return logs
 
     # ---- steps 1 to 5: nothing is written to the root ---------------------------------------
+
+    def running_release(self):
+        """The release the running server was installed as (its manifest record), or None where no server
+        runs here (a staged root, nothing installed, or stopped)."""
+        recorded = manifest_file.load(self.root)["release"]
+        if self.staged or not recorded or not paths.under(self.root, paths.CLIENT).is_file():
+            return None
+        return recorded if Client(self.root).is_running() else None
+
+    def new_build(self, recorded):
+        """Whether what was built differs from the recorded release: another release, or another Python
+        (another interpreter or site folder, or the same /usr/bin/python3 at another minor version)."""
+        built = self.built
+        built_for = manifest_file.built_python_version(recorded)
+        return (recorded.get("version"), recorded.get("sha256"), recorded.get("python"), recorded.get("site_dir")) != (
+            built.source.version, built.digest, built.python.path, built.python.site_dir) or (
+            built_for not in (None, tuple(built.python.version[:2])))
 
     def build(self, work):
         options, progress, root = self.options, self.progress, self.root
@@ -186,7 +224,15 @@ class InstallRun:
             entries += self.configobj.entries
         if boot.boots_with_systemd(root):
             entries += boot.systemd_entries(built.tree)
-        return entries
+        return entries + self.kept_release_entries()
+
+    def kept_release_entries(self):
+        """The release kept for --rollback: the one this run replaces (as it is now), else the one kept before."""
+        if self.database:
+            self.previous = {key: self.old["release"].get(key) for key in ("version", "sha256")}
+            return previous.snapshot(self.root, self.old, self.database.backup)
+        self.previous = self.old.get("previous")
+        return previous.kept_entries(self.root, self.old) if self.previous else []
 
     # ---- steps 6 to 8: every write goes through the transaction -------------------------------
 
@@ -208,21 +254,28 @@ class InstallRun:
             if not boot.boots_with_systemd(self.root):
                 boot.add_hooks(transaction, manifest)
             boot.add_cron_jobs(transaction, manifest, self.root)
-            built = self.built
-            manifest["release"] = {"version": built.source.version, "sha256": built.digest,
-                                   "python": built.python.path, "site_dir": built.python.site_dir}
-            if built.pyinotify:
-                manifest["release"]["pyinotify"] = built.pyinotify
+            manifest["release"] = self.release
+            if self.previous:
+                manifest["previous"] = self.previous
             transaction.make_dirs(str(Path(manifest_file.LOCATION).parent))
             manifest["dirs"] = sorted(set(manifest["dirs"]) | set(transaction.created_dirs))
             data = manifest_file.dump(manifest)
             if target_state(transaction.path(manifest_file.LOCATION))[1] != sha256_bytes(data):
                 transaction.write(manifest_file.LOCATION, data, 0o644)
 
+    def built_release(self):
+        """The manifest's release record of what steps 1 to 5 built."""
+        built = self.built
+        release = {"version": built.source.version, "sha256": built.digest, "python": built.python.path,
+                   "site_dir": built.python.site_dir, "python_version": "%d.%d" % tuple(built.python.version[:2])}
+        if built.pyinotify:
+            release["pyinotify"] = built.pyinotify
+        return release
+
     def test_configuration(self):
         """fail2ban's own verdict. A staged root's logs are not where the jails name them, so fail2ban
         checks a copy of the configuration whose jails read the staged logs instead."""
-        client = Client(self.root, self.built.python.site_dir)
+        client = Client(self.root, self.release.get("site_dir"))
         if not self.staged:
             client.test_config()
             return
@@ -274,7 +327,9 @@ class InstallRun:
         faster = logwatch.polling_advice(built.python.path, built.python.version, root)
         if faster:
             progress.say(faster)
-        if not Client(root).is_running():
+        if self.switch:
+            progress.say(f"fail2ban {built.source.version} serves, with every jail and ban of the release before.")
+        elif not Client(root).is_running():
             progress.say(f"Start fail2ban with: {paths.RC_SCRIPT} start")
         elif self.transaction.changed:
             progress.say(f"fail2ban is running the old files: apply the new ones with {paths.RC_SCRIPT} restart")
@@ -306,14 +361,99 @@ class InstallRun:
             work = lock.work_dir()
             self.fetch_sources(work)
             self.read_site_settings()
+            running = self.running_release()
+            # A switch a killed run left unfinished: the server may be stopped, or on files the journal
+            # has put back since; this run switches (and checks) whatever it builds.
+            interrupted = None if self.staged else upgrade.interrupted(self.root)
+            if interrupted:
+                running = running or manifest_file.load(self.root)["release"] or None
+            if interrupted or running and tarball.version_from_name(self.tarball_path) not in (
+                    None, running.get("version")):
+                self.progress.total = UPGRADE_STEPS
             self.build(work)
+            self.release = self.built_release()
+            if self.old["release"] and (interrupted or self.new_build(self.old["release"])):
+                # Taken before any file changes: the old release's database, and what it serves.
+                self.database = upgrade.DatabaseBackup(self.root, work)
+                if running:
+                    self.switch = upgrade.Switch(self.root, self.database, interrupted)
+                    self.progress.total = UPGRADE_STEPS
             actions = apply.plan_actions(self.planned_entries(), self.root, self.old)
-            with Transaction(self.root, os.geteuid() == 0, lock.journal,
-                             lock.created_relative()) as self.transaction:
-                self.place(actions)
+            self.place_and_switch(lock, actions, running)
             self.summarize()
         return 0
 
+    def place_and_switch(self, lock, actions, running, database=None):
+        """Steps 6 to 8, and the switch where a server runs, as one transaction; where the new release
+        does not serve, the old one is put back and serves again, or the run says why not."""
+        try:
+            with Transaction(self.root, os.geteuid() == 0, lock.journal,
+                             lock.created_relative()) as self.transaction:
+                self.place(actions)
+                if self.switch:
+                    self.switch_over(database)
+        except upgrade.UpgradeFailed as failure:
+            # The transaction has put the old release's files back.
+            self.switch_back(running, failure)
+        if self.switch:
+            self.switch.unmark()
+
+    def rollback(self):
+        """./install --rollback: the kept release's files, manifest and (where the database was rewritten
+        since) database put back, the same checked way as an upgrade; the release it replaces is kept."""
+        if self.options.dry_run:
+            raise InstallerError("--rollback cannot be a dry run: it lists nothing it would do")
+        with RunLock(self.root) as lock:
+            work = lock.work_dir()
+            self.old = manifest_file.load(self.root)
+            running = self.running_release()
+            self.progress.total = ROLLBACK_STEPS + (UPGRADE_STEPS - STEPS if running else 0)
+            with self.progress.step("Reading the kept release"):
+                kept_manifest, entries = previous.load(self.root, self.old)
+                self.release = kept_manifest["release"]
+                kept_database = previous.database(self.root)
+                if kept_database:
+                    kept_database = Path(work) / "kept-database"
+                    upgrade.copy_database(previous.database(self.root), kept_database)
+                self.database = upgrade.DatabaseBackup(self.root, work)
+                if running:
+                    self.switch = upgrade.Switch(self.root, self.database)
+                # A database the newer release rewrote goes back to the backup made before it ran;
+                # one it left in the old form stays, with the bans made since.
+                if kept_database and self.database.backup and (upgrade.schema_version(kept_database)
+                                                               == upgrade.schema_version(self.database.backup)):
+                    kept_database = None
+            self.read_site_settings()
+            self.previous = {key: self.old["release"].get(key) for key in ("version", "sha256")}
+            entries += previous.snapshot(self.root, self.old, self.database.backup)
+            self.place_and_switch(lock, apply.plan_actions(entries, self.root, self.old), running, kept_database)
+            self.progress.say(f"fail2ban {self.release.get('version')} is back"
+                              f"{', serving every jail and ban' if self.switch else ''};"
+                              f" {self.previous['version']} is kept for --rollback.")
+        return 0
+
+    def switch_over(self, database=None):
+        version = self.release.get("version")
+        with self.progress.step(f"Restarting fail2ban on {version}"):
+            self.switch.mark()
+            self.switch.restart(database)
+        with self.progress.step(f"Checking that fail2ban {version} serves {len(self.switch.jails)} jails and"
+                                f" {self.switch.ban_count} bans, in fail2ban and the firewall"):
+            self.switch.check_serving()
+
+    def switch_back(self, running, failure):
+        old, new = running.get("version"), self.release.get("version")
+        self.progress.say(f"fail2ban {new} does not serve ({failure}): switching back to {old}")
+        try:
+            self.switch.switch_back()
+        except InstallerError as error:
+            raise InstallerError(f"fail2ban {new} failed: {failure}; switching back to {old} failed too:"
+                                 f" {error}") from None
+        self.switch.unmark()
+        raise InstallerError(f"fail2ban {new} failed: {failure}; fail2ban {old} serves again with its files"
+                             " and bans") from None
+
 
 def install(options):
-    return InstallRun(options).execute()
+    run = InstallRun(options)
+    return run.rollback() if options.rollback else run.execute()

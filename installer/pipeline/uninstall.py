@@ -11,7 +11,7 @@ from installer.pipeline.progress import Progress
 from installer.shared import manifest as manifest_file
 from installer.shared.errors import InstallerError
 from installer.shared.fail2ban import Client
-from installer.shared.paths import CLIENT, RC_SCRIPT, under
+from installer.shared.paths import CLIENT, RC_SCRIPT, SWITCHING, relative, under
 from installer.shared.run import run
 
 
@@ -57,6 +57,8 @@ def _remove(root, staged, progress, lock):
                 if transaction.path(path).is_file() and transaction.path(path).stat().st_size == 0:
                     transaction.remove(path)
             transaction.remove(manifest_file.LOCATION)
+            # What a killed upgrade recorded for the next install, which there will not be.
+            transaction.remove(relative(SWITCHING))
         with progress.step("Removing empty folders"):
             remove_empty_dirs(transaction, manifest["dirs"])
     # Our state folder holds the lock until the end: it goes with the lock if we made it.

@@ -7,7 +7,10 @@ Stored as JSON at paths.MANIFEST under the root:
   logs:    empty log files we created where a service will write (removed on uninstall while still empty)
   hooks:   file -> the lines we added to it (rc.local, rc.local_shutdown)
   created: files we created whole that hold hooks (removed on uninstall when only their header is left)
-  release: what was built: version, tarball digest, interpreter, and pyinotify's version, digest and files
+  previous: the release kept under paths.PREVIOUS_DIR for --rollback (version, sha256), whose files are
+            recorded in files like any other of ours
+  release: what was built: version, tarball digest, interpreter (path, site_dir and its minor version,
+           python_version "3.11"), and pyinotify's version, digest and files
 """
 
 import json
@@ -34,12 +37,17 @@ def load(root):
         data = json.loads(path.read_text())
     except (OSError, ValueError) as error:
         raise InstallerError(f"{path} is unreadable ({error}): move it aside to start afresh") from None
-    problem = _shape_problem(data) or _path_problem(root, data)
+    problem = problem_of(root, data)
     if problem:
         raise InstallerError(f"{path} is damaged ({problem}): move it aside to start afresh")
     manifest = empty()
     manifest.update(data)
     return manifest
+
+
+def problem_of(root, data):
+    """What is wrong with a manifest's data read from JSON, or None."""
+    return _shape_problem(data) or _path_problem(root, data)
 
 
 def _is_text_list(value):
@@ -50,7 +58,7 @@ def _shape_problem(data):
     """What is of the wrong shape in a manifest, or None: uninstall trusts every value's type."""
     if not isinstance(data, dict):
         return "not a JSON object"
-    for key in ("files", "links", "hooks", "release"):
+    for key in ("files", "links", "hooks", "release", "previous"):
         if not isinstance(data.get(key, {}), dict):
             return f"{key} is not an object"
     for key in ("dirs", "logs", "created"):
@@ -70,6 +78,16 @@ def _shape_problem(data):
     if pyinotify is not None and not (isinstance(pyinotify, dict) and _is_text_list(pyinotify.get("files"))):
         return "release.pyinotify has no list of files"
     return None
+
+
+def built_python_version(release):
+    """The (major, minor) of the Python a recorded release was built for, or None where the manifest does
+    not say: python_version, else the version a site folder names (/usr/lib/python3.11/site-packages; Debian's
+    /usr/lib/python3/dist-packages names none)."""
+    recorded = release.get("python_version")
+    found = re.fullmatch(r"(\d+)\.(\d+)", recorded) if isinstance(recorded, str) else None
+    found = found or re.search(r"/python(\d+)\.(\d+)/", str(release.get("site_dir", "")) + "/")
+    return (int(found.group(1)), int(found.group(2))) if found else None
 
 
 def recorded_paths(data):

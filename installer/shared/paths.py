@@ -22,6 +22,10 @@ LOCK = f"{STATE_DIR}/lock"
 JOURNAL = f"{STATE_DIR}/journal"
 UNDO_DIR = f"{STATE_DIR}/undo"
 WORK_DIR = f"{STATE_DIR}/work"
+# The one release kept for ./install --rollback: its files as they were, its manifest and its database.
+PREVIOUS_DIR = f"{STATE_DIR}/previous"
+# What a server served before a switch that is under way (see installer/pipeline/upgrade.py).
+SWITCHING = f"{STATE_DIR}/switching"
 
 # qmail-f2b and the package it runs, so the tool works after the checkout is gone.
 TOOL = "/usr/sbin/qmail-f2b"

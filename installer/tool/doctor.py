@@ -340,7 +340,8 @@ def check_python(root):
         return fail("python", f"fail2ban is not installed (no {SERVER}): run ./install")
     first = server.read_text(errors="replace").splitlines()[:1]
     python = first[0][2:].strip().split()[0] if first and first[0].startswith("#!") else "python3"
-    release = manifest.load(root).get("release", {}).get("version")
+    recorded = manifest.load(root).get("release", {})
+    release = recorded.get("version")
     try:
         result = run([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"], check=False,
                      timeout=30)
@@ -352,7 +353,13 @@ def check_python(root):
     version = result.stdout.strip()
     if release is None:
         return ok("python", f"fail2ban runs on Python {version} ({python}); its release is not recorded")
-    problem = releases.python_problem(release, tuple(int(part) for part in version.split(".")[:2]))
+    running = tuple(int(part) for part in version.split(".")[:2])
+    built_for = manifest.built_python_version(recorded)
+    if built_for and built_for != running:
+        # Its package sits in the site folder of the old minor version, which the new one does not read.
+        return fail("python", f"fail2ban {release} was built for Python {built_for[0]}.{built_for[1]}, but {python}"
+                              f" is now Python {version}: run ./install again to rebuild it for this Python")
+    problem = releases.python_problem(release, running)
     if problem:
         return fail("python", f"{problem}; then run ./install again")
     return ok("python", f"fail2ban {release} runs on Python {version} ({python})")

@@ -128,6 +128,22 @@ def restart(client, root, state, now, lines):
     state["incident"] = incident
 
 
+def install_at_work(root):
+    """Whether an ./install run holds its lock: it stops and starts fail2ban itself (an upgrade restarts it
+    and, where the new release fails, puts the old one's database back before starting it)."""
+    try:
+        descriptor = os.open(paths.under(root, paths.LOCK), os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(descriptor)
+    return False
+
+
 def watchdog(client, root="/", now=None):
     now = time.time() if now is None else now
     lines = []
@@ -145,6 +161,8 @@ def watchdog(client, root="/", now=None):
         action = "none"
         if not os.access(paths.under(root, paths.RC_SCRIPT), os.X_OK):
             lines.append(f"{paths.RC_SCRIPT} is not executable: fail2ban is meant to stay down; nothing done")
+        elif install_at_work(root):
+            lines.append(f"./install is at work (it holds {paths.LOCK}) and starts fail2ban itself; nothing done")
         elif client.is_running():
             if state.pop("incident", None):
                 lines.append("fail2ban answers again")
