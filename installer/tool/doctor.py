@@ -354,14 +354,15 @@ def check_python(root):
     if release is None:
         return ok("python", f"fail2ban runs on Python {version} ({python}); its release is not recorded")
     running = tuple(int(part) for part in version.split(".")[:2])
+    # A release that cannot run on this Python at all first: rebuilding it would not help.
+    problem = releases.python_problem(release, running)
+    if problem:
+        return fail("python", f"{problem}; then run ./install again")
     built_for = manifest.built_python_version(recorded)
     if built_for and built_for != running:
         # Its package sits in the site folder of the old minor version, which the new one does not read.
         return fail("python", f"fail2ban {release} was built for Python {built_for[0]}.{built_for[1]}, but {python}"
                               f" is now Python {version}: run ./install again to rebuild it for this Python")
-    problem = releases.python_problem(release, running)
-    if problem:
-        return fail("python", f"{problem}; then run ./install again")
     return ok("python", f"fail2ban {release} runs on Python {version} ({python})")
 
 
