@@ -7,8 +7,8 @@ from pathlib import Path
 
 SITE_FOLDER = "/etc/qmail-fail2ban"
 SITE_CONF = f"{SITE_FOLDER}/site.conf"
-# The admin's overrides of fail2ban's own files, copied in by rc.fail2ban at every start and reload.
-JAIL_OVERRIDE = f"{SITE_FOLDER}/fail2ban-jail.cf"
+# The admin's override of fail2ban.local, copied in by rc.fail2ban at every start and reload (doctor
+# points to it; the jail override beside it, fail2ban-jail.cf, is rc.fail2ban's alone).
 SERVER_OVERRIDE = f"{SITE_FOLDER}/fail2ban-fail2ban.cf"
 
 # Release tarballs, and the unpacked source of what is installed.

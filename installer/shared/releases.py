@@ -3,8 +3,6 @@ digests, and the Pythons each can run on."""
 
 import re
 
-from installer.shared.paths import SOURCE_DIR
-
 # sha256 of the release archives fail2ban publishes (GitHub tag archives saved as fail2ban-X.Y.Z.tar.gz),
 # as packagers record them. Only digests checked against upstream's own file belong here.
 PUBLISHED_SHA256 = {
@@ -32,11 +30,6 @@ def saved_name(version):
 
 def download_url(version, mirror=None):
     return f"{(mirror or UPSTREAM_ARCHIVES).rstrip('/')}/{archive_name(version)}"
-
-
-def download_hint(version=NEWEST, mirror=None):
-    return (f"download {download_url(version, mirror)} and save it as {SOURCE_DIR}/{saved_name(version)}, "
-            f"or pass --tarball FILE")
 
 
 OLDEST_SUPPORTED = (1, 0)
