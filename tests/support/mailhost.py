@@ -160,9 +160,12 @@ fail2ban-client unban --all >/dev/null""", check=True, timeout=120)
 
 
 def dovecot_failures(host, address, count):
-    """Failed IMAP logins as Dovecot writes them to its own log file, stamped now."""
+    """Failed IMAP logins as Dovecot writes them to its own log file, stamped now. Each call's session ids
+    are its own: fail2ban tells a log emptied and written again from the one it read by its first line,
+    which must then differ even within the same second."""
+    session = f"{time.monotonic_ns():x}"
     failure = ("imap-login: Info: Disconnected (auth failed, 1 attempts in 2 secs): user=<admin$i>, method=PLAIN,"
-               f" rip={address}, lip=192.0.2.1, TLS, session=<Yq2x$i>")
+               f" rip={address}, lip=192.0.2.1, TLS, session=<{session}x$i>")
     host.run(f"""stamp=$(LC_ALL=C date '+%b %d %H:%M:%S')
 for i in $(seq {count}); do echo "$stamp {failure}"; done >> {DOVECOT_LOG}""", check=True)
 
