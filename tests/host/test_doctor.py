@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from installer.shared import releases
-from tests.support.mailhost import RC, TOOL, back_as_installed, dovecot_failures, installed_mail_host
+from tests.support.mailhost import RC, TOOL, dovecot_failures
 
 JAILS = ("dovecot", "qmail-smtp", "qmail-submission", "vpopmail", "qmailadmin", "roundcube", "custom")
 LOGS = {"dovecot": "/var/log/dovecot/dovecot.log", "qmail-smtp": "/var/log/qmail/smtpd/current",
@@ -22,17 +22,6 @@ LOGS = {"dovecot": "/var/log/dovecot/dovecot.log", "qmail-smtp": "/var/log/qmail
 # Settings tried here go beside the installed ones, read after them.
 JAIL_EXTRA = "/etc/fail2ban/jail.d/zz-test.local"
 SERVER_EXTRA = "/etc/fail2ban/fail2ban.d/zz-test.local"
-
-
-@pytest.fixture(scope="module")
-def host(fixture_tarball):
-    with installed_mail_host(fixture_tarball) as host:
-        yield host
-
-
-@pytest.fixture(autouse=True)
-def as_installed(host):
-    back_as_installed(host)
 
 
 @pytest.fixture

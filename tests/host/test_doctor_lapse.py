@@ -8,20 +8,9 @@ The tests share one host; each starts from it as installed (back_as_installed).
 
 import pytest
 
-from tests.support.mailhost import RC, TOOL, back_as_installed, installed_mail_host
+from tests.support.mailhost import RC, TOOL
 
 JAIL_EXTRA = "/etc/fail2ban/jail.d/zz-test.local"
-
-
-@pytest.fixture(scope="module")
-def host(fixture_tarball):
-    with installed_mail_host(fixture_tarball) as host:
-        yield host
-
-
-@pytest.fixture(autouse=True)
-def as_installed(host):
-    back_as_installed(host)
 
 
 @pytest.fixture

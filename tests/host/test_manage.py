@@ -13,21 +13,10 @@ import time
 import pexpect
 import pytest
 
-from tests.support.mailhost import DOVECOT_LOG, RC, TOOL, back_as_installed, dovecot_failures, installed_mail_host
+from tests.support.mailhost import DOVECOT_LOG, RC, TOOL, dovecot_failures
 
 NOT_RUNNING = "fail2ban is not running: start it with /etc/rc.d/rc.fail2ban start"
 BAN_WAIT = 20
-
-
-@pytest.fixture(scope="module")
-def host(fixture_tarball):
-    with installed_mail_host(fixture_tarball) as host:
-        yield host
-
-
-@pytest.fixture(autouse=True)
-def as_installed(host):
-    back_as_installed(host)
 
 
 def f2b(host, arguments, env=""):
