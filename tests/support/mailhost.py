@@ -143,16 +143,29 @@ ADDED_SETTINGS = ("/etc/qmail-fail2ban/fail2ban-jail.cf", "/etc/qmail-fail2ban/f
                   "/etc/fail2ban/jail.d/zz-test.local", "/etc/fail2ban/fail2ban.d/zz-test.local")
 
 
+# Where back_as_installed keeps the logs it replaces, so that no new log can get an old one's inode.
+RETIRED_LOGS = "/var/lib/qf2b-tests/retired-logs"
+
+
 def back_as_installed(host):
     """Put an installed mail host back as it was just after installed_mail_host: no added settings,
     empty jail logs, fail2ban running, nothing banned. Tests that share a host start from here, so
-    that none depends on what the one before it did."""
+    that none depends on what the one before it did.
+
+    Each log is rotated (a new, empty file), not truncated: fail2ban takes a log that is truncated and
+    written again to its old size before it looks for the one it had read up to its end, and reads
+    none of the new lines. A new inode is a rotation whatever fail2ban saw in between."""
     logs = " ".join(jail.logpath for jail in JAILS if jail.reads_log and jail.enabled)
     host.run(f"""changed=
 for file in {' '.join(ADDED_SETTINGS)}; do
     if [ -e "$file" ]; then rm -f "$file"; changed=yes; fi
 done
-for log in {logs}; do [ ! -e "$log" ] || : > "$log"; done
+mkdir -p {RETIRED_LOGS}
+for log in {logs}; do
+    [ -e "$log" ] || continue
+    retired=$(mktemp -u {RETIRED_LOGS}/log.XXXXXXXX)
+    mv "$log" "$retired" && : > "$log" && chown --reference="$retired" "$log" && chmod --reference="$retired" "$log"
+done
 if ! fail2ban-client ping >/dev/null 2>&1; then {RC} start >/dev/null
 elif [ -n "$changed" ]; then {RC} restart >/dev/null
 fi
@@ -160,9 +173,8 @@ fail2ban-client unban --all >/dev/null""", check=True, timeout=120)
 
 
 def dovecot_failures(host, address, count):
-    """Failed IMAP logins as Dovecot writes them to its own log file, stamped now. Each call's session ids
-    are its own: fail2ban tells a log emptied and written again from the one it read by its first line,
-    which must then differ even within the same second."""
+    """Failed IMAP logins as Dovecot writes them to its own log file, stamped now, each call with session
+    ids of its own, as Dovecot's are."""
     session = f"{time.monotonic_ns():x}"
     failure = ("imap-login: Info: Disconnected (auth failed, 1 attempts in 2 secs): user=<admin$i>, method=PLAIN,"
                f" rip={address}, lip=192.0.2.1, TLS, session=<{session}x$i>")
