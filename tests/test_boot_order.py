@@ -5,7 +5,7 @@ from collections import defaultdict
 
 from installer.pipeline import boot
 
-START = boot.HOOKS[boot.RC_LOCAL]
+START = "\n".join(boot.HOOKS[boot.RC_LOCAL])
 
 
 class Transaction:

@@ -6,13 +6,17 @@ from pathlib import Path
 
 from installer.pipeline.payload import Entry
 from installer.pipeline.place import target_state
-from installer.shared.paths import CRON_D, RC_SCRIPT, ROOT_CRONTAB, TOOL, is_host_root, relative
+from installer.shared.paths import CRON_D, FLEET_RC_SCRIPT, RC_SCRIPT, ROOT_CRONTAB, TOOL, is_host_root, relative
 
 RC_LOCAL = "etc/rc.d/rc.local"
 RC_LOCAL_SHUTDOWN = "etc/rc.d/rc.local_shutdown"
+# fail2ban first at start and last at stop; the fleet daemon (which does nothing on a host outside a
+# fleet) shares its bans, so it goes up after it and down before it.
 HOOKS = {
-    RC_LOCAL: f"if [ -x {RC_SCRIPT} ]; then {RC_SCRIPT} start; fi",
-    RC_LOCAL_SHUTDOWN: f"if [ -x {RC_SCRIPT} ]; then {RC_SCRIPT} stop; fi",
+    RC_LOCAL: [f"if [ -x {RC_SCRIPT} ]; then {RC_SCRIPT} start; fi",
+               f"if [ -x {FLEET_RC_SCRIPT} ]; then {FLEET_RC_SCRIPT} start; fi"],
+    RC_LOCAL_SHUTDOWN: [f"if [ -x {FLEET_RC_SCRIPT} ]; then {FLEET_RC_SCRIPT} stop; fi",
+                        f"if [ -x {RC_SCRIPT} ]; then {RC_SCRIPT} stop; fi"],
 }
 # The admin's own firewall script, Slackware's way: rc.inet2 runs it before rc.M runs rc.local, so
 # fail2ban, started at the end of rc.local, comes after it. An admin who runs it from rc.local
@@ -66,7 +70,7 @@ def _add_lines(transaction, manifest, name, lines, mode):
             manifest["created"].append(name)
     else:
         original = path.read_text()
-        text = _without_start_before_firewall(original, lines[0]) if name == RC_LOCAL else original
+        text = _without_starts_before_firewall(original, lines) if name == RC_LOCAL else original
         missing = [line for line in lines if line not in text.splitlines()]
         if missing:
             text += ("" if text.endswith("\n") or not text else "\n") + "".join(line + "\n" for line in missing)
@@ -77,23 +81,25 @@ def _add_lines(transaction, manifest, name, lines, mode):
     return changed
 
 
-def _without_start_before_firewall(text, line):
-    """rc.local without our start line when a line running rc.firewall follows it (it goes back at the end)."""
+def _without_starts_before_firewall(text, ours):
+    """rc.local without those of our start lines that a line running rc.firewall follows (they go back at
+    the end)."""
     lines = text.splitlines(keepends=True)
     bare = [existing.rstrip("\n") for existing in lines]
-    if line not in bare:
+    firewall_lines = [index for index, existing in enumerate(bare)
+                      if FIREWALL_SCRIPT in existing and not existing.lstrip().startswith("#")]
+    if not firewall_lines:
         return text
-    later = bare[bare.index(line) + 1:]
-    if any(FIREWALL_SCRIPT in existing and not existing.lstrip().startswith("#") for existing in later):
-        return "".join(existing for existing in lines if existing.rstrip("\n") != line)
-    return text
+    last_firewall = firewall_lines[-1]
+    return "".join(existing for index, existing in enumerate(lines)
+                   if not (bare[index] in ours and index < last_firewall))
 
 
 def add_hooks(transaction, manifest):
     """Append our line to each rc file once, creating the file (executable) when it is missing; in
     rc.local it goes below any line that runs rc.firewall."""
-    for name, line in HOOKS.items():
-        _add_lines(transaction, manifest, name, [line], 0o755)
+    for name, lines in HOOKS.items():
+        _add_lines(transaction, manifest, name, lines, 0o755)
 
 
 def cron_target(root):

@@ -104,6 +104,8 @@ class InstallRun:
         self.database = None         # upgrade.DatabaseBackup where one build replaces another
         self.release = None          # the manifest's release record of what this run places
         self.previous = None         # the release record of what is kept for --rollback, if any
+        self.registered = []         # what this run registered with the fleet's Local API
+        self.extra_steps = 0         # steps beyond the usual ones (the fleet's registration)
 
     # ---- before any step -------------------------------------------------------------------
 
@@ -124,6 +126,31 @@ class InstallRun:
             else:
                 self.settings = settings.defaults()
             self.site_text = text.to_text(self.settings).encode()
+
+    def check_fleet(self):
+        """[fleet]: the programs its role needs, and (on the live host) the credentials, before any change."""
+        from installer.fleet import credentials, crowdsec
+        fleet = self.settings.fleet
+        if fleet is None:
+            return
+        crowdsec.check_programs(fleet, self.root)
+        if self.staged:
+            return  # the credentials are the live host's, read when its daemon starts
+        credentials.own(fleet)
+        if fleet.runs_lapi:
+            credentials.every_host(fleet)
+            if not self.options.dry_run:
+                self.extra_steps = 1  # registering the fleet's hosts
+                self.progress.total += 1
+
+    def register_fleet(self):
+        """The lapi host registers every host whose credentials it holds (after its files are placed)."""
+        fleet = self.settings.fleet
+        if fleet is None or not fleet.runs_lapi or self.staged or self.options.dry_run:
+            return
+        from installer.fleet import crowdsec
+        with self.progress.step("Registering the fleet's hosts with the Local API"):
+            self.registered = crowdsec.register(fleet)
 
     def empty_logs_to_create(self):
         """(path, uid, gid) of the empty logs to create where their folder exists: fail2ban's own for root
@@ -250,6 +277,7 @@ class InstallRun:
                     manifest["logs"].append(relative)
         with self.progress.step("Testing the configuration with fail2ban-client -t"):
             self.test_configuration()
+        self.register_fleet()
         with self.progress.step("Adding boot hooks and the manifest"):
             if not boot.boots_with_systemd(self.root):
                 boot.add_hooks(transaction, manifest)
@@ -307,7 +335,9 @@ class InstallRun:
         releases = [f"fail2ban {built.source.version}"]
         if built.pyinotify:
             releases.append(f"pyinotify {built.pyinotify['version']}")
-        if not self.transaction.changed:
+        if self.registered:
+            progress.say(f"Registered with the fleet's Local API: {', '.join(self.registered)}.")
+        if not self.transaction.changed and not self.registered:
             progress.say(f"Nothing to do: {', '.join(releases)} and every file are already in place.")
         else:
             progress.say(f"{' and '.join(releases)} installed{' under ' + str(root) if self.staged else ''}: "
@@ -333,6 +363,12 @@ class InstallRun:
             progress.say(f"Start fail2ban with: {paths.RC_SCRIPT} start")
         elif self.transaction.changed:
             progress.say(f"fail2ban is running the old files: apply the new ones with {paths.RC_SCRIPT} restart")
+        if self.settings.fleet is not None:
+            from installer.fleet import daemon
+            if not daemon.running_pid():
+                progress.say(f"Start sharing bans with the fleet with: {paths.FLEET_RC_SCRIPT} start")
+            elif self.transaction.changed:
+                progress.say(f"The fleet daemon runs the old settings: {paths.FLEET_RC_SCRIPT} restart")
 
     # ---- all of it ---------------------------------------------------------------------------
 
@@ -353,6 +389,7 @@ class InstallRun:
             with tempfile.TemporaryDirectory(prefix="qmail-fail2ban-") as work:
                 self.fetch_sources(work)
                 self.read_site_settings()
+                self.check_fleet()
                 self.build(work)
                 self.report_dry_run(apply.plan_actions(self.planned_entries(), self.root, self.old))
             return 0
@@ -361,6 +398,7 @@ class InstallRun:
             work = lock.work_dir()
             self.fetch_sources(work)
             self.read_site_settings()
+            self.check_fleet()
             running = self.running_release()
             # A switch a killed run left unfinished: the server may be stopped, or on files the journal
             # has put back since; this run switches (and checks) whatever it builds.
@@ -369,7 +407,7 @@ class InstallRun:
                 running = running or manifest_file.load(self.root)["release"] or None
             if interrupted or running and tarball.version_from_name(self.tarball_path) not in (
                     None, running.get("version")):
-                self.progress.total = UPGRADE_STEPS
+                self.progress.total = UPGRADE_STEPS + self.extra_steps
             self.build(work)
             self.release = self.built_release()
             if self.old["release"] and (interrupted or self.new_build(self.old["release"])):
@@ -377,7 +415,7 @@ class InstallRun:
                 self.database = upgrade.DatabaseBackup(self.root, work)
                 if running:
                     self.switch = upgrade.Switch(self.root, self.database, interrupted)
-                    self.progress.total = UPGRADE_STEPS
+                    self.progress.total = UPGRADE_STEPS + self.extra_steps
             actions = apply.plan_actions(self.planned_entries(), self.root, self.old)
             self.place_and_switch(lock, actions, running)
             self.summarize()
@@ -424,6 +462,7 @@ class InstallRun:
                                                                == upgrade.schema_version(self.database.backup)):
                     kept_database = None
             self.read_site_settings()
+            self.check_fleet()
             self.previous = {key: self.old["release"].get(key) for key in ("version", "sha256")}
             entries += previous.snapshot(self.root, self.old, self.database.backup)
             self.place_and_switch(lock, apply.plan_actions(entries, self.root, self.old), running, kept_database)

@@ -121,6 +121,8 @@ def host_files(rendered):
     filter.d/, action.d/) plus those rendered from the site configuration."""
     base = data_dir()
     entries = [Entry(paths.relative(paths.RC_SCRIPT), "file", (base / "rc.d/rc.fail2ban").read_bytes(), 0o755),
+               Entry(paths.relative(paths.FLEET_RC_SCRIPT), "file",
+                     (base / "rc.d" / Path(paths.FLEET_RC_SCRIPT).name).read_bytes(), 0o755),
                Entry(paths.relative(paths.LOGROTATE_SCRIPT), "file", (base / "logrotate.d/fail2ban").read_bytes(),
                      0o644)]
     for folder in ("filter.d", "action.d"):

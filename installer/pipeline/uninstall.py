@@ -1,6 +1,7 @@
 """./install --uninstall: stop fail2ban and remove what the manifest lists, except what the admin changed."""
 
 import os
+import shutil
 from pathlib import Path
 
 from installer.pipeline import boot
@@ -9,6 +10,7 @@ from installer.pipeline.journal import RunLock
 from installer.pipeline.place import Transaction
 from installer.pipeline.progress import Progress
 from installer.shared import manifest as manifest_file
+from installer.shared import paths
 from installer.shared.errors import InstallerError
 from installer.shared.fail2ban import Client
 from installer.shared.paths import CLIENT, RC_SCRIPT, SWITCHING, relative, under
@@ -25,6 +27,28 @@ def stop_server(root):
     else:
         client.call("stop")
     return True
+
+
+def stop_fleet(root):
+    rc_script = under(root, paths.FLEET_RC_SCRIPT)
+    if os.access(rc_script, os.X_OK):
+        run([rc_script, "stop"], what="rc.qmail-f2b-fleet stop")
+
+
+# What the fleet daemon and the Local API write as they run: no file of the manifest, gone with us.
+FLEET_DATA = (paths.LAPI_DATA, paths.LAPI_REGISTERED, paths.FLEET_SPOOL, paths.FLEET_RUN_DIR, paths.FLEET_LOG)
+
+
+def remove_fleet_data(root):
+    for path in FLEET_DATA:
+        target = under(root, path)
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+    spool_parent = under(root, paths.FLEET_SPOOL).parent
+    if spool_parent.is_dir() and not any(spool_parent.iterdir()):
+        spool_parent.rmdir()
 
 
 def uninstall(root_option, quiet=False):
@@ -48,6 +72,7 @@ def _remove(root, staged, progress, lock):
         raise InstallerError(f"nothing to uninstall: there is no manifest at {under(root, manifest_file.LOCATION)}")
     with progress.step("Stopping fail2ban"):
         if not staged:
+            stop_fleet(root)
             stop_server(root)
     with Transaction(root, os.geteuid() == 0, lock.journal) as transaction:
         with progress.step("Removing files"):
@@ -60,6 +85,7 @@ def _remove(root, staged, progress, lock):
             # What a killed upgrade recorded for the next install, which there will not be.
             transaction.remove(relative(SWITCHING))
         with progress.step("Removing empty folders"):
+            remove_fleet_data(root)
             remove_empty_dirs(transaction, manifest["dirs"])
     # Our state folder holds the lock until the end: it goes with the lock if we made it.
     lock.remove_when_empty(manifest["dirs"])

@@ -77,3 +77,21 @@ WATCHDOG_STATE = f"{STATE_DIR}/watchdog.json"
 # Root's crontab the Slackware way (dcron), and the drop-in folder of hosts that use one instead.
 ROOT_CRONTAB = "/var/spool/cron/crontabs/root"
 CRON_D = "/etc/cron.d"
+
+# The fleet (installer/fleet): bans shared through CrowdSec's Local API (LAPI), enforced by its firewall bouncer.
+FLEET_CREDENTIALS = f"{SITE_FOLDER}/fleet"
+FLEET_RC_SCRIPT = "/etc/rc.d/rc.qmail-f2b-fleet"
+# The Local API's own configuration and database, on the host whose role is lapi.
+LAPI_CONFIG_DIR = f"{SITE_FOLDER}/crowdsec"
+LAPI_CONFIG = f"{LAPI_CONFIG_DIR}/lapi.yaml"
+LAPI_PROFILES = f"{LAPI_CONFIG_DIR}/profiles.yaml"
+LAPI_DATA = f"{STATE_DIR}/crowdsec"
+# The credentials ./install registered with the LAPI (digests, not secrets): a second run registers only changes.
+LAPI_REGISTERED = f"{STATE_DIR}/fleet-registered.json"
+# Bans waiting to be published: fail2ban's action writes them, the fleet daemon sends them and keeps
+# those the LAPI has not taken, across restarts.
+FLEET_SPOOL = "/var/spool/qmail-fail2ban/fleet"
+# The fleet daemon's pid, and the bouncer's configuration with its key (written at each start, 0600).
+FLEET_RUN_DIR = "/var/run/qmail-f2b-fleet"
+FLEET_PIDFILE = f"{FLEET_RUN_DIR}/fleet.pid"
+FLEET_LOG = "/var/log/qmail-f2b-fleet.log"

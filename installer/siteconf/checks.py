@@ -125,5 +125,50 @@ def ports(value):
     return tuple(numbers)
 
 
+FLEET_ROLES = ("none", "lapi", "member")
+
+
+def fleet_role(value):
+    text = _single(value)
+    if text not in FLEET_ROLES:
+        raise Invalid(f"must be one of {', '.join(FLEET_ROLES)}; not {text!r}")
+    return text
+
+
+# A CrowdSec machine and bouncer name, and the stem of the credential files: no path, no shell.
+_FLEET_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62})", re.ASCII)
+
+
+def fleet_name(value):
+    text = _single(value)
+    if text and not _FLEET_NAME.fullmatch(text):
+        raise Invalid(f"must be up to 63 letters, digits, . _ - (starting with a letter or digit); not {text!r}")
+    return text
+
+
+# http://ADDRESS:PORT or http://NAME:PORT: where the LAPI listens and every host's bouncer and publisher go.
+_LAPI_URL = re.compile(r"http://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):([0-9]{1,5})/?", re.ASCII)
+
+
+def lapi_url(value):
+    text = _single(value)
+    if not text:
+        return ""
+    found = _LAPI_URL.fullmatch(text)
+    if not found or not 1 <= int(found.group(2)) <= 65535:
+        raise Invalid("must be the Local API's address as http://ADDRESS:PORT (like http://192.0.2.1:8080);"
+                      f" not {text!r}")
+    return text.rstrip("/")
+
+
+def folder(value):
+    text = _single(value)
+    if not _LOGPATH.fullmatch(text):
+        raise Invalid("must be the absolute path of a folder, made of letters, digits and"
+                      f" . _ - + @ = / only; not {text!r}")
+    return text
+
+
 CHECKS = {check.__name__: check for check in
-          (email, addresses, retries, duration, banaction, switch, logpath, ports)}
+          (email, addresses, retries, duration, banaction, switch, logpath, ports, fleet_role, fleet_name,
+           lapi_url, folder)}

@@ -7,6 +7,7 @@ action.d/sendmail-common.local from the defaults (a test keeps them in sync).
 import sys
 from pathlib import Path
 
+from installer.fleet import crowdsec
 from installer.shared import firewall, paths
 from installer.shared.addresses import LOOPBACK
 from installer.shared.durations import positive_seconds
@@ -36,6 +37,8 @@ WAKE_ACTION = "qmail-f2b-wake.py"
 # Ends a banned client's open sessions, and puts fail2ban's own firewall actions back, bans
 # included, when a firewall reload removed them.
 ENFORCE_ACTION = "qmail-f2b-enforce.py"
+# Queues every ban for the fleet's Local API ([fleet] in site.conf).
+FLEET_ACTION = f"qmail-f2b-fleet.py[spool={paths.FLEET_SPOOL}]"
 
 
 def resolved_banaction(banaction, root):
@@ -104,7 +107,7 @@ def _firewall_action(jail, banaction, has_ipset):
     return f'{multiport}[name={jail.name}, port="{ports}", protocol=tcp]'
 
 
-def _jail_section(jail, banaction, missing_folder, has_ipset):
+def _jail_section(jail, banaction, missing_folder, has_ipset, fleet=None):
     firewall_action = _firewall_action(jail, banaction, has_ipset)
     lines = [f"# {definition(jail.name).note}"]
     if banaction == "iptables" and has_ipset:
@@ -124,6 +127,8 @@ def _jail_section(jail, banaction, missing_folder, has_ipset):
         lines.append(f'         sendmail-whois[name={jail.name}, sendername="Fail2Ban {jail.name}"]')
     lines.append(f"         {WAKE_ACTION}")
     lines.append(f"         {ENFORCE_ACTION}")
+    if fleet:
+        lines.append(f"         {FLEET_ACTION}")
     return "\n".join(lines) + "\n"
 
 
@@ -157,7 +162,7 @@ systemd_if_nologs = false
 banaction = {multiport}
 banaction_allports = {allports}
 """
-    sections = [_jail_section(jail, banaction, missing.get(jail.name), has_ipset)
+    sections = [_jail_section(jail, banaction, missing.get(jail.name), has_ipset, settings.fleet)
                 for jail in settings.jails]
     return "\n".join([_header(JAIL_LOCAL), defaults_section] + sections)
 
@@ -208,7 +213,9 @@ def render(settings, root, log_backend="auto"):
         FAIL2BAN_LOCAL: fail2ban_local(settings, missing),
         SENDMAIL_COMMON_LOCAL: sendmail_common_local(settings),
     }
-    return {path: text.encode("utf-8") for path, text in texts.items()}
+    rendered = {path: text.encode("utf-8") for path, text in texts.items()}
+    rendered.update(crowdsec.rendered(settings.fleet))
+    return rendered
 
 
 def examples():

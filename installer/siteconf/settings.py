@@ -9,6 +9,7 @@ single line: "PATH, line N, key K: what is wrong".
 
 import ipaddress
 import re
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -43,6 +44,20 @@ class Jail:
 
 
 @dataclass(frozen=True)
+class Fleet:
+    """[fleet]: this host's part in sharing bans through CrowdSec's Local API (installer/fleet)."""
+    role: str                        # lapi or member
+    name: str                        # this host's machine and bouncer name at the LAPI
+    lapi_url: str
+    credentials: str                 # folder of NAME.password and NAME.bouncer-key files
+    ignoreip: tuple                  # never published; loopback always among them
+
+    @property
+    def runs_lapi(self):
+        return self.role == "lapi"
+
+
+@dataclass(frozen=True)
 class Settings:
     dest: str
     sender: str
@@ -52,6 +67,7 @@ class Settings:
     bantime: str
     banaction: str
     jails: tuple
+    fleet: Optional[Fleet] = None    # None: this host shares no bans
 
     def jail(self, name):
         return next(jail for jail in self.jails if jail.name == name)
@@ -162,6 +178,8 @@ def parse(text, where):
         problems = [(tuple(sections) + (key,), str(error))
                     for sections, key, error in flatten_errors(config, validation)]
         problems += _unknown(config)
+    if not problems:
+        problems += _fleet_problems(config["fleet"])
     if problems:
         path, problem = min(problems, key=lambda found: _line_of(layout, found[0]))
         _fail(where, _line_of(layout, path), path, problem)
@@ -193,6 +211,24 @@ def with_loopback(ignoreip):
     return tuple(missing) + tuple(ignoreip)
 
 
+def _fleet_problems(fleet):
+    if fleet["role"] != "none" and not fleet["lapi_url"]:
+        yield ("fleet", "lapi_url"), (f"must be given when role is {fleet['role']}: the Local API's address,"
+                                      " like http://192.0.2.1:8080")
+
+
+def host_name():
+    """This host's short name, as the fleet's default name for it."""
+    return re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname().split(".")[0])[:63] or "mail"
+
+
+def _fleet(section):
+    if section["role"] == "none":
+        return None
+    return Fleet(role=section["role"], name=section["name"] or host_name(), lapi_url=section["lapi_url"],
+                 credentials=section["credentials"], ignoreip=with_loopback(section["ignoreip"]))
+
+
 def _settings(config):
     # The spec's keys of a jail are the names of Jail's fields.
     jails = tuple(Jail(name=name, **config["jails"][name]) for name in config["jails"].configspec.sections)
@@ -200,4 +236,4 @@ def _settings(config):
     return Settings(dest=config["alerts"]["dest"], sender=config["alerts"]["sender"],
                     ignoreip=with_loopback(chosen["ignoreip"]), maxretry=chosen["maxretry"],
                     findtime=chosen["findtime"], bantime=chosen["bantime"],
-                    banaction=chosen["banaction"], jails=jails)
+                    banaction=chosen["banaction"], jails=jails, fleet=_fleet(config["fleet"]))

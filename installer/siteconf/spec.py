@@ -5,9 +5,10 @@ from [defaults]; a jail that reads no log has no log, maxretry or findtime to se
 listed, so that an unknown jail name is an error.
 """
 
+from installer.shared.paths import FLEET_CREDENTIALS
 from installer.siteconf.jails import JAILS
 
-GENERAL = """\
+GENERAL = f"""\
 [alerts]
 dest = email(default=root@localhost)
 sender = email(default=fail2ban@localhost)
@@ -18,6 +19,13 @@ maxretry = retries(default=6)
 findtime = duration(default=1w)
 bantime = duration(default=1w)
 banaction = banaction(default=iptables)
+
+[fleet]
+role = fleet_role(default=none)
+name = fleet_name(default="")
+lapi_url = lapi_url(default="")
+credentials = folder(default={FLEET_CREDENTIALS})
+ignoreip = addresses(default=list())
 
 [jails]
 """

@@ -1,7 +1,7 @@
 """site.conf as text: what the first run writes, commented, from Settings."""
 
 from installer.shared.addresses import LOOPBACK
-from installer.shared.paths import SITE_CONF
+from installer.shared.paths import FLEET_CREDENTIALS, SITE_CONF
 from installer.siteconf.jails import definition
 
 HEADER = f"""\
@@ -37,6 +37,30 @@ def _jail_text(jail):
     return "\n".join(lines) + "\n"
 
 
+def _fleet_text(fleet):
+    head = """
+# Sharing bans with the fleet's other mail hosts through CrowdSec's Local API (README: Fleet).
+# role: none (this host keeps its bans to itself), lapi (runs the Local API for the fleet, and
+# shares), member (shares). credentials is a folder (0700, root) of NAME.password and
+# NAME.bouncer-key (0600, root); on the lapi host, one pair for every host of the fleet.
+# ignoreip: never banned fleet-wide (the admin's networks); loopback always is.
+[fleet]
+"""
+    if fleet is None:
+        return head + f"""role = none
+# name = this host's short name
+# lapi_url = http://192.0.2.1:8080
+# credentials = {FLEET_CREDENTIALS}
+# ignoreip = 198.51.100.0/24
+"""
+    return head + f"""role = {fleet.role}
+name = {fleet.name}
+lapi_url = {fleet.lapi_url}
+credentials = {fleet.credentials}
+ignoreip = {', '.join(fleet.ignoreip)}
+"""
+
+
 def to_text(settings):
     """A commented site.conf that loads back as exactly these settings."""
     return HEADER + f"""
@@ -56,7 +80,7 @@ bantime = {settings.bantime}
 # The firewall: iptables, nftables, ipset (iptables with ipset sets), or auto
 # (decided at install time: iptables where it works, otherwise nftables).
 banaction = {settings.banaction}
-
+""" + _fleet_text(settings.fleet) + """
 # One section per jail. port is the ports banned (or all); a key left out
 # takes its value from [defaults]; a log that does not exist yet is created empty.
 [jails]

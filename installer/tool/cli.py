@@ -35,8 +35,11 @@ def build_parser(prog):
     ban = commands.add_parser("ban", parents=[as_json], help=f"ban addresses or ranges in the {MANUAL_JAIL} jail")
     ban.add_argument("addresses", nargs="+", metavar="IP|CIDR")
     ban.add_argument("--force", action="store_true", help="allow a range wider than /16 (IPv4) or /48 (IPv6)")
-    unban = commands.add_parser("unban", parents=[as_json], help="lift bans from every jail")
+    unban = commands.add_parser("unban", parents=[as_json],
+                                help="lift bans from every jail, and in a fleet the fleet's decisions too")
     unban.add_argument("addresses", nargs="+", metavar="IP|CIDR")
+    unban.add_argument("--local", action="store_true",
+                       help="in a fleet: lift this host's bans and decisions only, not other hosts'")
     log = commands.add_parser("log", parents=[as_json], help="the end of fail2ban's log")
     log.add_argument("-n", "--lines", type=line_count, default=50, metavar="N", help="lines to show (default 50)")
     log.add_argument("-f", "--follow", action="store_true", help="keep showing lines as they are written")
@@ -52,11 +55,19 @@ def build_parser(prog):
     report = commands.add_parser("report", parents=[as_json], help="bans per jail, top addresses and networks")
     report.add_argument("--days", type=day_count, default=7, metavar="N", help="the last N days (default 7)")
     report.add_argument("--mail", action="store_true", help="mail it to the admin (site.conf's dest)")
+    fleet = commands.add_parser("fleet", parents=[as_json], help="the bans shared with other hosts (site.conf [fleet])")
+    fleet_commands = fleet.add_subparsers(dest="fleet_command", parser_class=OneLineParser, required=True)
+    fleet_commands.add_parser("status", parents=[as_json], help="the daemon, the Local API and the bouncer")
+    fleet_commands.add_parser("check", parents=[as_json], help="whether this host can take its part (exit 3: no fleet)")
+    fleet_commands.add_parser("serve", help="run the fleet daemon (rc.qmail-f2b-fleet starts it)")
     return parser
 
 
 def report_of(args, client):
     from installer.tool import commands
+    if args.command == "fleet":
+        from installer.tool import fleet
+        return {"status": fleet.status, "check": fleet.check, "serve": fleet.serve}[args.fleet_command]()
     if args.command == "doctor":
         from installer.tool.doctor import doctor, nagios
         return nagios(client) if args.nagios else doctor(client)
@@ -74,7 +85,7 @@ def report_of(args, client):
     if args.command == "ban":
         return commands.ban(client, args.addresses, force=args.force)
     if args.command == "unban":
-        return commands.unban(client, args.addresses)
+        return commands.unban(client, args.addresses, local=args.local)
     if args.command == "log":
         if args.follow and args.json:
             raise InstallerError("log: --json and --follow do not go together")

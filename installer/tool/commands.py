@@ -24,9 +24,16 @@ def _count(status, key):
 
 
 def bans(client):
+    from installer.tool import fleet
     banned = client.banned()
     lines = [f"Banned in {jail}: {' '.join(ips)}" for jail, ips in banned.items() if ips]
-    return Report(banned, lines or ["No IPs have been banned"])
+    lines = lines or ["No IPs have been banned"]
+    shared = fleet.configured()
+    if shared is not None:
+        rows, fleet_lines = fleet.fleet_bans(shared)
+        banned = {**banned, "fleet": rows}
+        lines += fleet_lines
+    return Report(banned, lines)
 
 
 def _jail_status(client, jail):
@@ -88,8 +95,10 @@ def ban(client, arguments, force=False, environ=os.environ):
     return Report({"jail": MANUAL_JAIL, "banned": count, "addresses": spelled, "already_banned": already}, lines)
 
 
-def unban(client, arguments):
+def unban(client, arguments, local=False):
+    from installer.tool import fleet
     wanted = list(dict.fromkeys(addresses.parse(argument) for argument in arguments))
+    shared = fleet.configured()
     banned = client.banned()
     unbanned, found = {}, set()
     for jail, entries in banned.items():
@@ -101,7 +110,12 @@ def unban(client, arguments):
     lines = [f"Unbanned IP from {jail}: {count}" for jail, count in unbanned.items()]
     lines += [f"{addresses.spell(network)} was not banned in any jail{_covering(network, banned)}"
               for network in missing]
-    return Report({"unbanned": unbanned, "not_banned": [addresses.spell(network) for network in missing]}, lines)
+    data = {"unbanned": unbanned, "not_banned": [addresses.spell(network) for network in missing]}
+    status = 0
+    if shared is not None:
+        data["fleet"], fleet_lines, status = fleet.lift(shared, wanted, local)
+        lines += fleet_lines
+    return Report(data, lines, status)
 
 
 def _network(entry):
