@@ -21,8 +21,8 @@ def root(tmp_path):
     return tmp_path
 
 
-def start(root):
-    return pexpect.spawn(sys.executable, ["-m", "installer.siteconf.dialogue", str(root)], cwd=str(REPO),
+def start(root, *options):
+    return pexpect.spawn(sys.executable, ["-m", "installer.siteconf.dialogue", *options, str(root)], cwd=str(REPO),
                          encoding="utf-8", timeout=20)
 
 
@@ -159,3 +159,34 @@ def test_first_install_on_a_terminal_asks_and_writes_site_conf(root, fixture_tar
     jail_local = (target / "etc/fail2ban/jail.local").read_text()
     assert "dest = postmaster@example.org" in (target / "etc/fail2ban/action.d/sendmail-common.local").read_text()
     assert "[dovecot]\nenabled = true" in jail_local
+
+
+def test_the_fleet_questions_come_only_when_asked_for_and_check_each_answer(root):
+    session = start(root, "--fleet")
+    answer_addresses(session)
+    for name in JAILS:
+        answer_jail(session, name)
+    session.expect_exact("this host's role: none, lapi (runs the Local API) or member [none]: ")
+    session.sendline("member")
+    session.expect_exact("its name in the fleet [")
+    session.sendline("mail-b")
+    session.expect_exact("the Local API's address (http://ADDRESS:PORT) []: ")
+    session.sendline("https://192.0.2.1")
+    session.expect_exact("as http://ADDRESS:PORT (like http://192.0.2.1:8080); not 'https://192.0.2.1'; try again.")
+    session.sendline("http://192.0.2.1:8080")
+    session.expect_exact("[/etc/qmail-fail2ban/fleet]: ")
+    session.sendline("")
+    session.expect_exact("never banned fleet-wide (addresses, networks) []: ")
+    session.sendline("198.51.100.0/24")
+    fleet = written(session).fleet
+    assert (fleet.role, fleet.name, fleet.lapi_url, fleet.credentials) == (
+        "member", "mail-b", "http://192.0.2.1:8080", "/etc/qmail-fail2ban/fleet")
+    assert fleet.ignoreip == ("127.0.0.0/8", "::1", "198.51.100.0/24")
+
+
+def test_without_asking_for_the_fleet_there_is_none(root):
+    session = start(root)
+    answer_addresses(session)
+    for name in JAILS:
+        answer_jail(session, name)
+    assert written(session).fleet is None

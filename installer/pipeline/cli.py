@@ -24,6 +24,8 @@ def build_parser(prog):
     parser.add_argument("--config", metavar="FILE", help="site configuration to use instead of asking")
     parser.add_argument("--python", metavar="PATH", help="the Python fail2ban runs on (default: the system's)")
     parser.add_argument("--yes", action="store_true", help="take the defaults without asking")
+    parser.add_argument("--fleet", action="store_true", help="on the first run, ask too for this host's part in a"
+                        " fleet that shares bans (site.conf [fleet])")
     parser.add_argument("--dry-run", action="store_true", help="print every step and file; change nothing")
     parser.add_argument("--quiet", action="store_true", help="print only errors and files to review")
     parser.add_argument("--verbose", action="store_true", help="log every command run")
@@ -41,7 +43,8 @@ def run_install(args):
     return install(Options(tarball=args.tarball, release=args.release, mirror=args.mirror,
                            sha256=args.sha256, root=args.root, config=args.config,
                            python=args.python, pyinotify_tarball=args.pyinotify_tarball,
-                           pyinotify_sha256=args.pyinotify_sha256, rollback=args.rollback, yes=args.yes,
+                           pyinotify_sha256=args.pyinotify_sha256, rollback=args.rollback, fleet=args.fleet,
+                           yes=args.yes,
                            dry_run=args.dry_run,
                            quiet=args.quiet))
 

@@ -53,6 +53,7 @@ class Options:
     pyinotify_tarball: str = None
     pyinotify_sha256: str = None
     rollback: bool = False
+    fleet: bool = False
     yes: bool = False
     dry_run: bool = False
     quiet: bool = False
@@ -122,7 +123,7 @@ class InstallRun:
             self.settings, self.site_text = settings.load(existing), existing.read_bytes()
         else:
             if not options.yes and sys.stdin.isatty() and not options.dry_run:
-                self.settings = dialogue.ask(self.root, settings.defaults())
+                self.settings = dialogue.ask(self.root, settings.defaults(), fleet=options.fleet)
             else:
                 self.settings = settings.defaults()
             self.site_text = text.to_text(self.settings).encode()

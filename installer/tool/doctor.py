@@ -9,6 +9,7 @@ import os
 import re
 import socket
 import tempfile
+import time
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -562,6 +563,69 @@ def check_holdings(root, configuration, banned):
     return found
 
 
+# ---- the fleet ----------------------------------------------------------------------------------
+
+FLEET_CHECK = "fleet"
+# A ban queued longer than this has not reached the other hosts: the LAPI is down, or refuses us.
+QUEUED_TOO_LONG = 60
+
+
+def check_fleet(root):
+    """[fleet]: the credentials, the Local API (password and bouncer key), the daemon, the bouncer's
+    rule and sets, and bans waiting to be published; nothing outside a fleet."""
+    from installer.fleet import bouncer, credentials, daemon, spool
+    from installer.fleet.lapi import Lapi, Unreachable
+    from installer.shared import paths
+    from installer.tool import fleet as tool_fleet
+    try:
+        fleet = tool_fleet.configured(root)
+    except InstallerError as error:
+        return [fail(FLEET_CHECK, f"cannot read the fleet's settings: {error}")]
+    if fleet is None:
+        return []
+    try:
+        password, key = credentials.own(fleet)
+    except InstallerError as error:
+        return [fail(FLEET_CHECK, f"fleet: {error}")]
+    found = []
+    lapi = Lapi(fleet.lapi_url, fleet.name, password, key)
+    try:
+        lapi.login()
+        decisions = lapi.decisions()
+        found.append(ok(FLEET_CHECK, f"fleet: the Local API at {fleet.lapi_url} takes {fleet.name}'s password and"
+                                     f" bouncer key; {counted(len(decisions), 'decision')} in force"))
+    except Unreachable as error:
+        found.append(fail(FLEET_CHECK, f"fleet: {error}: this host's bans wait in {paths.FLEET_SPOOL} and the"
+                                       " fleet's bans are not updated here" + (
+                                           f"; start it with {paths.FLEET_RC_SCRIPT} start"
+                                           if fleet.runs_lapi else "")))
+    except InstallerError as error:
+        found.append(fail(FLEET_CHECK, f"fleet: {error}"))
+    pid = daemon.running_pid()
+    if not pid:
+        found.append(fail(FLEET_CHECK, "fleet: the fleet daemon is not running, so this host neither shares its bans"
+                                       f" nor enforces the fleet's: {paths.FLEET_RC_SCRIPT} start"))
+    else:
+        sets = tool_fleet.bouncer_entries()
+        rule = run(["iptables", "-C", "INPUT", "-m", "set", "--match-set", bouncer.SET4, "src", "-j", "DROP"],
+                   check=False, what="iptables -C")
+        if not sets or rule.returncode != 0:
+            found.append(fail(FLEET_CHECK, f"fleet: the firewall bouncer enforces nothing: ipset {bouncer.SET4}"
+                                           " or its DROP rule in INPUT is missing (the daemon starts it again"
+                                           f" within 30 s; see {paths.FLEET_LOG})"))
+        else:
+            found.append(ok(FLEET_CHECK, "fleet: the firewall bouncer enforces the fleet's bans ("
+                                         + ", ".join(f"{name} {count}" for name, count in sorted(sets.items()))
+                                         + f"); daemon pid {pid}"))
+    waiting = spool.pending(paths.FLEET_SPOOL)
+    if waiting:
+        age = max(0.0, time.time() - waiting[0].stat().st_mtime) if waiting[0].exists() else 0.0
+        if age > QUEUED_TOO_LONG:
+            found.append(warn(FLEET_CHECK, f"fleet: {counted(len(waiting), 'ban')} wait to be published, the"
+                                           f" oldest for {age:.0f} s (see {paths.FLEET_LOG})"))
+    return found
+
+
 # ---- all of it ---------------------------------------------------------------------------------
 
 def findings(client, root="/", environ=os.environ, scan_logs=True):
@@ -583,6 +647,7 @@ def findings(client, root="/", environ=os.environ, scan_logs=True):
         banned = running_bans(client)
         if banned is not None:
             found += check_holdings(root, configuration, banned)
+    found += check_fleet(root)
     return found
 
 
