@@ -87,11 +87,13 @@ def _claim_pidfile():
     return pidfile
 
 
-def serve(fleet):
-    """Runs until SIGTERM or SIGINT; returns the exit status."""
+def serve(fleet, never_banned):
+    """Runs until SIGTERM or SIGINT; returns the exit status. never_banned: the networks the bouncer
+    must never drop here (the fleet's and this host's ignoreip)."""
     password, key = credentials.own(fleet)
     crowdsec.check_programs(fleet)
     pidfile = _claim_pidfile()
+    bouncer.install_guard(never_banned)
     programs = []
     if fleet.runs_lapi:
         programs.append(Supervised("the Local API", [crowdsec.program(crowdsec.LAPI), "-c", paths.LAPI_CONFIG,
@@ -127,6 +129,7 @@ def serve(fleet):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for program in reversed(programs):
             program.stop()
+        bouncer.remove_guard()
         pidfile.unlink(missing_ok=True)
         say("stopped")
     return 0

@@ -607,12 +607,14 @@ def check_fleet(root):
                                        f" nor enforces the fleet's: {paths.FLEET_RC_SCRIPT} start"))
     else:
         sets = tool_fleet.bouncer_entries()
-        rule = run(["iptables", "-C", "INPUT", "-m", "set", "--match-set", bouncer.SET4, "src", "-j", "DROP"],
-                   check=False, what="iptables -C")
-        if not sets or rule.returncode != 0:
-            found.append(fail(FLEET_CHECK, f"fleet: the firewall bouncer enforces nothing: ipset {bouncer.SET4}"
-                                           " or its DROP rule in INPUT is missing (the daemon starts it again"
-                                           f" within 30 s; see {paths.FLEET_LOG})"))
+        rules = [run(["iptables", "-w", *rule], check=False, what="iptables -C").returncode for rule in (
+            ("-C", "INPUT", "-j", bouncer.GUARD),
+            ("-C", bouncer.CHAIN, "-m", "set", "--match-set", bouncer.SET4, "src", "-j", "DROP"))]
+        if not sets or any(rules):
+            found.append(fail(FLEET_CHECK, f"fleet: the firewall bouncer enforces nothing: ipset {bouncer.SET4},"
+                                           f" its DROP rule in {bouncer.CHAIN} or the jump to {bouncer.GUARD} from"
+                                           " INPUT is missing (the daemon starts the bouncer again within 30 s;"
+                                           f" see {paths.FLEET_LOG})"))
         else:
             found.append(ok(FLEET_CHECK, "fleet: the firewall bouncer enforces the fleet's bans ("
                                          + ", ".join(f"{name} {count}" for name, count in sorted(sets.items()))

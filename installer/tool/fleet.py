@@ -37,10 +37,12 @@ def check(root="/"):
 
 
 def serve():
-    fleet = configured()
+    settings = site_settings.load(paths.SITE_CONF)
+    fleet = settings.fleet
     if fleet is None:
         raise InstallerError(f"no fleet to serve: {paths.SITE_CONF} has no [fleet] role")
-    return Report({}, [], daemon.serve(fleet))
+    never_banned = list(dict.fromkeys(fleet.ignoreip + settings.ignoreip))
+    return Report({}, [], daemon.serve(fleet, never_banned))
 
 
 def decision_rows(decisions):
