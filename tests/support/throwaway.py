@@ -57,10 +57,13 @@ class NamespaceBackend(LocalBackend):
 
 
 class Throwaway:
-    def __init__(self):
+    def __init__(self, hostname=None):
+        """hostname: the throwaway gets a UTS namespace of its own with that name (the fleet's hosts
+        need distinct names: their fleet name defaults to it); None keeps this machine's."""
         self.scratch = tempfile.mkdtemp(prefix="qf2b-throwaway-")
         self.process = subprocess.Popen(
             ["unshare", "--mount", "--net", "--pid", "--fork", "--kill-child", "--mount-proc",
+             *(["--uts"] if hostname else []),
              "--propagation", "private", sys.executable, "-c", INIT, self.scratch, *OVERLAID],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.process.stdout.readline()
@@ -68,8 +71,10 @@ class Throwaway:
             self.process.kill()
             raise RuntimeError(f"throwaway host did not start: {self.process.stderr.read()}")
         self.pid = self._init_pid()
-        self.enter = ["nsenter", "-t", str(self.pid), "-m", "-n", "-p", "--"]
+        self.enter = ["nsenter", "-t", str(self.pid), "-m", "-n", "-p", *(["-u"] if hostname else []), "--"]
         self.host = testinfra.host.Host(NamespaceBackend(self.enter))
+        if hostname:
+            self.run(f"hostname {shlex.quote(hostname)}", check=True)
 
     def _init_pid(self):
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
