@@ -65,9 +65,16 @@ def alert(host, jail, network, seconds):
 
 
 def _query(network):
-    """The query that selects the decisions for exactly this address or range."""
+    """The query that selects the decisions on this address or range, and on every range around it."""
     key = "ip" if network.prefixlen == network.max_prefixlen else "range"
     return {key: addresses.spell(network)}
+
+
+def _network_of(decision):
+    try:
+        return addresses.parse(str(decision.get("value", "")))
+    except InstallerError:
+        return None
 
 
 class Lapi:
@@ -152,14 +159,18 @@ class Lapi:
 
     def lift(self, network):
         """Deletes every decision on exactly this address or range, whoever made it; how many."""
-        answer = self._as_machine("DELETE", "/v1/decisions", query=_query(network))
-        return int((answer or {}).get("nbDeleted", 0))
+        return self._lift(network, lambda decision: True)
 
     def lift_own(self, network):
         """Deletes this host's decisions on the address or range, and no other host's; how many."""
+        return self._lift(network, lambda decision: published_by(decision, self.host))
+
+    def _lift(self, network, chosen):
         lifted = 0
         for decision in self.decisions(network):
-            if published_by(decision, self.host):
+            # The LAPI selects every decision that covers the address, a banned range around it too:
+            # that range is not the one to lift.
+            if _network_of(decision) == network and chosen(decision):
                 answer = self._as_machine("DELETE", f"/v1/decisions/{int(decision['id'])}")
                 lifted += int((answer or {}).get("nbDeleted", 0))
         return lifted
