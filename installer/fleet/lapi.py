@@ -28,6 +28,14 @@ class Unreachable(InstallerError):
     """The Local API did not answer (down, or the network): what it was asked can be asked again."""
 
 
+class Refused(InstallerError):
+    """The Local API refused the credentials, or the token they got (HTTP 401 or 403)."""
+
+    def __init__(self, message, status):
+        super().__init__(message)
+        self.status = status
+
+
 def scenario(host, jail):
     return f"{ORIGIN}/{host}/{jail}"
 
@@ -57,9 +65,16 @@ def alert(host, jail, network, seconds):
 
 
 def _query(network):
-    """The query that selects the decisions for exactly this address or range."""
+    """The query that selects the decisions on this address or range, and on every range around it."""
     key = "ip" if network.prefixlen == network.max_prefixlen else "range"
     return {key: addresses.spell(network)}
+
+
+def _network_of(decision):
+    try:
+        return addresses.parse(str(decision.get("value", "")))
+    except InstallerError:
+        return None
 
 
 class Lapi:
@@ -87,8 +102,8 @@ class Lapi:
             if error.code in (401, 403):
                 who = "this host's password" if "Authorization" in (auth or {}) or path.endswith("/login") \
                     else "this host's bouncer key"
-                raise InstallerError(f"the Local API at {self.url} refuses {who} (HTTP {error.code}): check"
-                                     f" the credentials of {self.host}") from None
+                raise Refused(f"the Local API at {self.url} refuses {who} (HTTP {error.code}): check"
+                              f" the credentials of {self.host}", error.code) from None
             raise InstallerError(f"the Local API at {self.url} answered {method} {path} with HTTP {error.code}:"
                                  f" {error.read(300).decode('utf-8', 'replace').strip()}") from None
         except (urllib.error.URLError, OSError) as error:
@@ -111,6 +126,18 @@ class Lapi:
             self._token_until = time.monotonic() + TOKEN_LIFE
         return {"Authorization": f"Bearer {self._token}"}
 
+    def _as_machine(self, method, path, body=None, query=None):
+        fresh = self._token is None or time.monotonic() > self._token_until
+        try:
+            return self._call(method, path, body, query=query, auth=self._machine())
+        except Refused as error:
+            if fresh or error.status != 401:
+                raise
+        # The LAPI signs its tokens with a secret it draws at each start: after a restart, a token
+        # it gave before is refused though the password is right.
+        self._token = None
+        return self._call(method, path, body, query=query, auth=self._machine())
+
     def _bouncer(self):
         if self.bouncer_key is None:
             raise InstallerError(f"no bouncer key for {self.host}")
@@ -123,7 +150,7 @@ class Lapi:
 
     def publish(self, alerts):
         """Sends alerts (with their decisions); the LAPI's ids of the alerts."""
-        return self._call("POST", "/v1/alerts", alerts, auth=self._machine()) or []
+        return self._as_machine("POST", "/v1/alerts", alerts) or []
 
     def decisions(self, network=None):
         """The decisions in force, for one address or range, or all of them."""
@@ -132,14 +159,18 @@ class Lapi:
 
     def lift(self, network):
         """Deletes every decision on exactly this address or range, whoever made it; how many."""
-        answer = self._call("DELETE", "/v1/decisions", query=_query(network), auth=self._machine())
-        return int((answer or {}).get("nbDeleted", 0))
+        return self._lift(network, lambda decision: True)
 
     def lift_own(self, network):
         """Deletes this host's decisions on the address or range, and no other host's; how many."""
+        return self._lift(network, lambda decision: published_by(decision, self.host))
+
+    def _lift(self, network, chosen):
         lifted = 0
         for decision in self.decisions(network):
-            if published_by(decision, self.host):
-                answer = self._call("DELETE", f"/v1/decisions/{int(decision['id'])}", auth=self._machine())
+            # The LAPI selects every decision that covers the address, a banned range around it too:
+            # that range is not the one to lift.
+            if _network_of(decision) == network and chosen(decision):
+                answer = self._as_machine("DELETE", f"/v1/decisions/{int(decision['id'])}")
                 lifted += int((answer or {}).get("nbDeleted", 0))
         return lifted
