@@ -183,3 +183,11 @@ def test_drop_of_an_empty_or_missing_spool_drops_nothing(tmp_path):
     assert spool.drop(tmp_path, [ipaddress.ip_network("203.0.113.20/32")]) == []
     assert spool.drop(tmp_path / "nowhere", [ipaddress.ip_network("203.0.113.20/32")]) == []
 
+
+
+def test_a_ban_the_lapi_refuses_is_set_aside_and_holds_up_none_behind_it(seen):
+    found = scenario(seen, "one_refused")
+    assert "raised" not in found["send"], found
+    assert found["left"] == ["1-too-long.json.refused"]
+    assert [decision["value"] for decision in found["decisions"]] == ["203.0.113.42"]
+    assert any(line.startswith("set aside 1-too-long.json.refused: ") for line in found["said"])

@@ -146,8 +146,6 @@ def test_only_the_lapi_host_gets_the_local_apis_configuration(tmp_path):
     assert "online_client" not in config
 
 
-@pytest.mark.xfail(strict=True, reason="checks.lapi_url takes http://[IPv6]:PORT, but settings._injections refuses"
-                   " every square bracket first, though lapi_url never reaches jail.local")
 def test_the_lapi_listens_on_an_ipv6_address_in_brackets(tmp_path):
     fleet = load_text(tmp_path, LAPI_HOST.replace("http://192.0.2.1:8080", "http://[2001:db8::1]:8080")).fleet
     assert crowdsec.listen_address(fleet) == "[2001:db8::1]:8080"

@@ -86,7 +86,15 @@ class Sender:
             elif self.already_there(jail, network):
                 self.say(f"already at the Local API: {value} ({jail})")
             else:
-                self.lapi.publish([lapi_api.alert(self.fleet.name, jail, network, bantime)])
+                try:
+                    self.lapi.publish([lapi_api.alert(self.fleet.name, jail, network, bantime)])
+                except (lapi_api.Unreachable, lapi_api.Refused):
+                    raise  # the LAPI, or this host's credentials: every ban waits
+                except InstallerError as error:
+                    # This one ban: it must not hold up the ones behind it.
+                    path.rename(path.with_name(f"{path.name}.refused"))
+                    self.say(f"set aside {path.name}.refused: {error}")
+                    return
                 self.say(f"published {value} ({jail}, {'for ever' if bantime == -1 else f'{bantime} s'})")
             path.unlink()
 

@@ -110,6 +110,10 @@ def _line_of(layout, path):
     return 1
 
 
+# Values that never reach fail2ban's files, whose own checks allow square brackets (an IPv6 URL).
+NOT_IN_JAIL_LOCAL = {("fleet", "lapi_url")}
+
+
 def _injections(section, path=()):
     """(path, problem) for every raw value that could break out of its line in fail2ban's files."""
     for key in section.scalars:
@@ -117,7 +121,7 @@ def _injections(section, path=()):
         for item in value if isinstance(value, list) else [value]:
             if "\n" in item or "\r" in item:
                 yield path + (key,), "holds a line break, which would inject lines into fail2ban's files"
-            elif "[" in item or "]" in item:
+            elif ("[" in item or "]" in item) and path + (key,) not in NOT_IN_JAIL_LOCAL:
                 yield path + (key,), "holds a square bracket, which would inject configuration into jail.local"
             elif "%" in item:
                 yield path + (key,), "holds %, which fail2ban would read as a reference to another option"

@@ -259,8 +259,18 @@ def refused(lab):
             "send": attempt(sender.send_all), "left": left(folder), "said": said}
 
 
+def one_refused(lab):
+    """A ban the LAPI will not take (a time beyond what its durations hold): set aside, the next one goes."""
+    folder = lab.spool("one-refused")
+    queue(folder, "dovecot", "203.0.113.41", 10**10, name="1-too-long.json")
+    queue(folder, "dovecot", "203.0.113.42", 600, name="2-good.json")
+    sender, said = lab.sender(folder)
+    return {"send": attempt(sender.send_all), "left": left(folder), "said": said,
+            "decisions": lab.decisions("203.0.113.41", "203.0.113.42")}
+
+
 SCENARIOS = (after_start, publish_once, no_duplicates, ignored, damaged, restarted, lifted,
-             lifted_exactly, refused)
+             lifted_exactly, refused, one_refused)
 
 
 def run(workdir):

@@ -100,7 +100,7 @@ PUBLISH = """
 import ipaddress, sys
 sys.path.insert(0, sys.argv[1])
 from installer.fleet.lapi import Lapi, alert
-name, password, jail, address, seconds = sys.argv[2:]
+name, password, jail, address, seconds = sys.argv[2:7]
 Lapi(sys.argv[7], name, password).publish([alert(name, jail, ipaddress.ip_network(address), int(seconds))])
 """
 
