@@ -11,7 +11,7 @@ import tempfile
 import time
 import traceback
 
-from bench import ban_latency, ban_scale, common, install, lapse, report, server, upgrade
+from bench import ban_latency, ban_scale, common, fleet, install, lapse, report, server, upgrade
 
 
 def filters_part(progress, args):
@@ -39,6 +39,7 @@ PARTS = {
     "lapse": ("6. Protection that does not lapse", lambda progress, args: lapse.run(progress=progress)),
     "report": ("7. Ban report on a large database", lambda progress, args: report.run(progress=progress)),
     "upgrade": ("8. Upgrade of a running server", lambda progress, args: upgrade.run(progress=progress)),
+    "fleet": ("9. A ban shared across the fleet", lambda progress, args: fleet.run(progress=progress)),
 }
 
 
@@ -71,7 +72,8 @@ def main(argv=None):
             failed.append(name)
             figures, notes = [], [f"Not measured: {type(error).__name__}: {error}"]
         sections.append((title, figures, notes))
-    common.write_results(sections, common.machine(), began, started)
+    common.write_results(sections, common.machine(), began, started,
+                         order=[title for title, _ in PARTS.values()])
     progress(f"wrote {common.RESULTS}")
     if failed:
         print(f"python -m bench: error: {', '.join(failed)} failed; see above", file=sys.stderr)

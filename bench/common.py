@@ -192,30 +192,56 @@ class Monitor:
         self.process.wait(timeout=10)
 
 
-def write_results(sections, machine_label, began, started, path=RESULTS):
-    """results.md: one table per section; `sections` is [(title, [Figure], notes)]."""
+def _old_sections(path):
+    """{title: its block of lines} of results.md as it is."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    blocks, title = {}, None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            title = line[3:]
+            blocks[title] = []
+        if title is not None:
+            blocks[title].append(line)
+    return blocks
+
+
+def write_results(sections, machine_label, began, started, path=RESULTS, order=None):
+    """results.md: one table per section; `sections` is [(title, [Figure], notes)]. With order (every
+    section's title), the sections not measured in this run are kept as they were, in that order."""
     short_machine = machine_label.split(", Linux")[0]
+    when = time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(began))
     lines = ["# qmail-fail2ban benchmarks", "",
-             f"Written by `python -m bench` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(began))}"
-             f" in {time.monotonic() - started:.0f} s. Every reference was measured in the same run on the same"
-             " machine; the ratio says how many times better ours is (times: reference / ours;"
-             " rates: ours / reference). Compare ratios across machines, not seconds.", "",
-             f"Machine: {machine_label}", ""]
+             "Written by `python -m bench`; each section says when it was measured. Every reference was"
+             " measured in the same run on the same machine; the ratio says how many times better ours is"
+             " (times: reference / ours; rates: ours / reference). Compare ratios across machines, not seconds.",
+             "", f"Machine: {machine_label}", ""]
+    measured = {}
     for title, figures, notes in sections:
-        lines += [f"## {title}", "",
-                  "| figure | ours | reference | ratio | goal | machine |",
-                  "| --- | --- | --- | --- | --- | --- |"]
+        block = [f"## {title}", "", f"Measured {when} (the run took {time.monotonic() - started:.0f} s).", "",
+                 "| figure | ours | reference | ratio | goal | machine |",
+                 "| --- | --- | --- | --- | --- | --- |"]
         for figure in figures:
             ratio = figure.ratio()
             ours = shown(figure.ours, figure.unit) + (f" ({figure.ours_label})" if figure.ours_label else "")
             reference = (shown(figure.reference, figure.unit)
                          + (f" ({figure.reference_label})" if figure.reference_label else ""))
-            lines.append(f"| {figure.figure} | {ours} | {reference} | {f'{ratio:.2f}x' if ratio else '-'} |"
+            block.append(f"| {figure.figure} | {ours} | {reference} | {f'{ratio:.2f}x' if ratio else '-'} |"
                          f" {figure.goal or '-'} | {short_machine} |")
-        lines.append("")
-        lines += [f"- {note}" for note in notes]
+        block.append("")
+        block += [f"- {note}" for note in notes]
         if notes:
-            lines.append("")
+            block.append("")
+        measured[title] = block
+    kept = _old_sections(path) if order else {}
+    for title in order or measured:
+        block = measured.get(title) or kept.get(title)
+        if block:
+            lines += block
+            if block[-1] != "":
+                lines.append("")
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text("\n".join(lines))
     temporary.replace(path)
