@@ -28,7 +28,10 @@ def bans(client):
     banned = client.banned()
     lines = [f"Banned in {jail}: {' '.join(ips)}" for jail, ips in banned.items() if ips]
     lines = lines or ["No IPs have been banned"]
-    shared = fleet.configured()
+    try:
+        shared = fleet.configured()
+    except InstallerError as error:
+        return Report(banned, lines + [f"Fleet bans unknown: {error}"])
     if shared is not None:
         rows, fleet_lines = fleet.fleet_bans(shared)
         banned = {**banned, "fleet": rows}
@@ -98,6 +101,7 @@ def ban(client, arguments, force=False, environ=os.environ):
 def unban(client, arguments, local=False):
     from installer.tool import fleet
     wanted = list(dict.fromkeys(addresses.parse(argument) for argument in arguments))
+    # Read before any ban is lifted: a site.conf that cannot be read stops the unban, fleet or not.
     shared = fleet.configured()
     banned = client.banned()
     unbanned, found = {}, set()
