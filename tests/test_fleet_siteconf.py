@@ -9,10 +9,10 @@ import pytest
 from installer.fleet import crowdsec
 from installer.shared import paths
 from installer.shared.addresses import LOOPBACK
-from installer.shared.errors import InstallerError
 from installer.siteconf import render
 from installer.siteconf import settings as siteconf
 from installer.siteconf.text import to_text
+from tests.support.siteconf import assert_refused, load_text
 
 LAPI_HOST = """\
 [fleet]
@@ -22,12 +22,6 @@ lapi_url = http://192.0.2.1:8080
 credentials = /etc/qmail-fail2ban/fleet-keys
 ignoreip = 203.0.113.200, 198.51.100.0/25
 """
-
-
-def load_text(tmp_path, text):
-    path = tmp_path / "site.conf"
-    path.write_text(text)
-    return siteconf.load(path)
 
 
 def test_no_fleet_section_means_no_fleet(tmp_path):
@@ -103,13 +97,7 @@ BAD = {
 
 @pytest.mark.parametrize("case", BAD)
 def test_bad_fleet_input_is_one_line_naming_file_line_and_key(tmp_path, case):
-    text, line, key, reason = BAD[case]
-    with pytest.raises(InstallerError) as raised:
-        load_text(tmp_path, text)
-    message = str(raised.value)
-    assert message.startswith(f"{tmp_path / 'site.conf'}, line {line}, key {key}: "), message
-    assert reason in message, message
-    assert "\n" not in message
+    assert_refused(tmp_path, *BAD[case])
 
 
 def rendered(tmp_path, text):

@@ -12,12 +12,7 @@ from installer.shared.durations import positive_seconds
 from installer.shared.errors import InstallerError
 from installer.siteconf import settings as siteconf
 from installer.siteconf.text import to_text
-
-
-def load_text(tmp_path, text):
-    path = tmp_path / "site.conf"
-    path.write_text(text)
-    return siteconf.load(path)
+from tests.support.siteconf import assert_refused, load_text
 
 
 def test_defaults_are_the_tutorials_jails_with_docker_mailservers_defaults():
@@ -131,13 +126,7 @@ BAD = {
 
 @pytest.mark.parametrize("case", BAD)
 def test_bad_input_is_one_line_naming_file_line_and_key(tmp_path, case):
-    text, line, key, reason = BAD[case]
-    with pytest.raises(InstallerError) as raised:
-        load_text(tmp_path, text)
-    message = str(raised.value)
-    assert message.startswith(f"{tmp_path / 'site.conf'}, line {line}, key {key}: "), message
-    assert reason in message
-    assert "\n" not in message
+    assert_refused(tmp_path, *BAD[case])
 
 
 def test_a_line_that_is_no_key_nor_section_names_its_line(tmp_path):

@@ -99,12 +99,16 @@ def switch(value):
 _LOGPATH = re.compile(r"/[A-Za-z0-9._+@=/-]*[A-Za-z0-9._+@=-]")
 
 
-def logpath(value):
+def _plain_path(value, kind):
     text = _single(value)
     if not _LOGPATH.fullmatch(text):
-        raise Invalid("must be the absolute path of a file, made of letters, digits and"
+        raise Invalid(f"must be the absolute path of a {kind}, made of letters, digits and"
                       f" . _ - + @ = / only; not {text!r}")
     return text
+
+
+def logpath(value):
+    return _plain_path(value, "file")
 
 
 def ports(value):
@@ -162,11 +166,7 @@ def lapi_url(value):
 
 
 def folder(value):
-    text = _single(value)
-    if not _LOGPATH.fullmatch(text):
-        raise Invalid("must be the absolute path of a folder, made of letters, digits and"
-                      f" . _ - + @ = / only; not {text!r}")
-    return text
+    return _plain_path(value, "folder")
 
 
 CHECKS = {check.__name__: check for check in
