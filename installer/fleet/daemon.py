@@ -56,13 +56,18 @@ class Supervised:
     def stop(self):
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.terminate()
-        try:
-            self.process.wait(STOP_WAIT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        end(self.process)
         say(f"stopped {self.name}")
+
+
+def end(process, wait=STOP_WAIT):
+    """SIGTERM, and SIGKILL after wait seconds."""
+    process.terminate()
+    try:
+        process.wait(wait)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 class Stop(Exception):

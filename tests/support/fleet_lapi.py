@@ -17,7 +17,7 @@ import time
 import traceback
 from pathlib import Path
 
-from installer.fleet import credentials, crowdsec, lapi, spool
+from installer.fleet import credentials, crowdsec, daemon, lapi, spool
 from installer.shared import paths
 from installer.shared.addresses import LOOPBACK
 from installer.shared.errors import InstallerError
@@ -76,12 +76,7 @@ class Lab:
     def stop(self):
         if self.process is None:
             return
-        self.process.terminate()
-        try:
-            self.process.wait(STOP_WAIT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        daemon.end(self.process, STOP_WAIT)
         self.process = None
 
     def spool(self, name):
