@@ -373,7 +373,7 @@ class MailHost:
         return [jail.name for jail in SETTINGS.jails if jail.enabled and address in self.banned(jail.name)]
 
     def qmail_f2b(self, *args):
-        return self.run(shlex.join(["qmail-f2b", *args]))
+        return self.run(shlex.join([TOOL, *args]))
 
     def listed_by_qmail_f2b(self, jail, address):
         """qmail-f2b bans says `Banned in JAIL: IP IP...`."""
