@@ -174,7 +174,8 @@ BAD_INPUT = [
     ("unban", "qmail-f2b unban: error: the following arguments are required: IP|CIDR (see --help)"),
     ("log -n many", "qmail-f2b log: error: argument -n/--lines: 'many' is not a number of lines (see --help)"),
     ("frobnicate", "qmail-f2b: error: argument command: invalid choice: 'frobnicate' (choose from 'bans',"
-                   " 'status', 'ban', 'unban', 'log', 'doctor', 'metrics', 'watchdog', 'report') (see --help)"),
+                   " 'status', 'ban', 'unban', 'log', 'doctor', 'metrics', 'watchdog', 'report',"
+                   " 'fleet') (see --help)"),
 ]
 
 
