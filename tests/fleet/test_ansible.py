@@ -39,6 +39,7 @@ def fleet(tmp_path_factory, fixture_tarball):
                 started = time.monotonic()
                 result, recap = controller.playbook(*args, extra_vars=extra_vars)
                 runs[label] = (result, recap, time.monotonic() - started)
+                (workdir / f"{label}-run.log").write_text(result.stdout)
                 if result.returncode != 0:
                     break
             yield lab, controller, runs
