@@ -31,11 +31,16 @@ def fleet(tmp_path_factory, fixture_tarball):
         "qmail_fail2ban_fleet_ignoreip": ["203.0.113.200"],
         "qmail_fail2ban_fleet_section": installer_knows_fleet(),
     }
-    with fleet_lab() as lab:
+    with fleet_lab() as lab, pytest.MonkeyPatch.context() as patch:
         controller = controller_for(lab, workdir)
+        # testinfra's ansible backend runs ansible-inventory from this process: ansible's state in workdir too.
+        for name in ("ANSIBLE_CONFIG", "ANSIBLE_HOME", "ANSIBLE_LOCAL_TEMP"):
+            patch.setenv(name, controller.env[name])
         try:
             runs = {}
-            for label, args in (("first", ()), ("second", ()), ("check", ("--check",))):
+            # The last: --check where the admin has just changed a setting, on one member.
+            pending = ("--check", "--limit", "mail-b", "-e", "qmail_fail2ban_alerts_dest=postmaster@example.org")
+            for label, args in (("first", ()), ("second", ()), ("check", ("--check",)), ("pending", pending)):
                 started = time.monotonic()
                 result, recap = controller.playbook(*args, extra_vars=extra_vars)
                 runs[label] = (result, recap, time.monotonic() - started)
@@ -47,11 +52,11 @@ def fleet(tmp_path_factory, fixture_tarball):
             controller.close()
 
 
-def _run(runs, label):
+def _run(runs, label, hosts=HOSTS):
     assert label in runs, f"an earlier run failed: {list(runs)}"
     result, recap, seconds = runs[label]
     assert result.returncode == 0, result.stdout[-6000:]
-    assert set(recap) == set(HOSTS), result.stdout[-3000:]
+    assert set(recap) == set(hosts), result.stdout[-3000:]
     print(f"{label} run: {seconds:.1f} s")
     return result, recap
 
@@ -75,6 +80,15 @@ def test_check_mode_on_the_converged_fleet_changes_nothing(fleet):
     _, _, runs = fleet
     result, recap = _run(runs, "check")
     assert {host: counts["changed"] for host, counts in recap.items()} == dict.fromkeys(HOSTS, 0), result.stdout
+
+
+def test_check_mode_tells_a_pending_change_and_makes_none(fleet):
+    _, controller, runs = fleet
+    result, recap = _run(runs, "pending", hosts=["mail-b"])
+    assert recap["mail-b"]["changed"] > 0, result.stdout
+    assert "changed: [mail-b]" in result.stdout.split("TASK [qmail_fail2ban : Render site.conf]")[1].split("TASK")[0]
+    site = controller.testinfra_host("mail-b").file("/etc/qmail-fail2ban/site.conf").content_string
+    assert "dest = root@localhost" in site
 
 
 @pytest.mark.parametrize("name", list(HOSTS))

@@ -11,8 +11,10 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.fleet import ROLES
@@ -37,9 +39,11 @@ cat /etc/ssh/lab_host_ed25519_key.pub
 @dataclass
 class Controller:
     workdir: Path
+    sockets: Path                   # short: a Unix socket's path must fit in 108 bytes
     inventory: Path
     ssh_config: Path
     env: dict
+    testinfra_hosts: dict = field(default_factory=dict)
 
     def playbook(self, *args, extra_vars=None, timeout=600):
         """ansible-playbook site.yml; its output, and {host: changed count} from the recap."""
@@ -58,16 +62,19 @@ class Controller:
     def testinfra_host(self, name):
         """testinfra's ansible backend on that inventory host (its ssh goes through the relay too)."""
         import testinfra
-        return testinfra.get_host(f"ansible://{name}", ansible_inventory=str(self.inventory))
+        if name not in self.testinfra_hosts:
+            self.testinfra_hosts[name] = testinfra.get_host(f"ansible://{name}", ansible_inventory=str(self.inventory))
+        return self.testinfra_hosts[name]
 
     def close(self):
-        """Ends ansible's persistent ssh connections (and so their relays) before the lab goes away."""
-        for socket_path in (self.workdir / "cp").glob("*"):
+        """Ends the persistent ssh connections (and so their relays) before the lab goes away."""
+        for socket_path in self.sockets.glob("*"):
             subprocess.run(["ssh", "-o", f"ControlPath={socket_path}", "-O", "exit", "lab"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=20)
+        shutil.rmtree(self.sockets, ignore_errors=True)
 
 
-def start_sshd(lab, workdir):
+def start_sshd(lab, workdir, sockets):
     """sshd on every lab host; the controller's key, known_hosts and ssh_config in workdir."""
     key = workdir / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "fleet-lab-controller", "-f", str(key)],
@@ -90,6 +97,10 @@ def start_sshd(lab, workdir):
     StrictHostKeyChecking yes
     BatchMode yes
     ProxyCommand {relay}
+    # testinfra's checks, one ssh connection per host (ansible-playbook gives its own ControlPath).
+    ControlMaster auto
+    ControlPath {sockets}/ti-%C
+    ControlPersist 120
 """)
     return ssh_config
 
@@ -107,23 +118,24 @@ def write_inventory(lab, workdir, ssh_config):
     return path
 
 
-def controller_env(workdir):
+def controller_env(workdir, sockets):
     """ansible's own state (temp files, persistent ssh sockets) kept in workdir, not in root's home."""
-    for folder in ("ansible-home", "ansible-tmp", "cp"):
+    for folder in ("ansible-home", "ansible-tmp"):
         (workdir / folder).mkdir(exist_ok=True)
     config = workdir / "ansible.cfg"
     config.write_text("[defaults]\nretry_files_enabled = false\nnocolor = true\n")
     return dict(os.environ, ANSIBLE_CONFIG=str(config), ANSIBLE_HOME=str(workdir / "ansible-home"),
-                ANSIBLE_LOCAL_TEMP=str(workdir / "ansible-tmp"), ANSIBLE_SSH_CONTROL_PATH_DIR=str(workdir / "cp"),
+                ANSIBLE_LOCAL_TEMP=str(workdir / "ansible-tmp"), ANSIBLE_SSH_CONTROL_PATH_DIR=str(sockets),
                 ANSIBLE_SSH_ARGS="-o ControlMaster=auto -o ControlPersist=120s", ANSIBLE_PIPELINING="true",
                 ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_FORKS="5")
 
 
 def controller_for(lab, workdir):
-    workdir = Path(workdir)
-    ssh_config = start_sshd(lab, workdir)
+    workdir, sockets = Path(workdir), Path(tempfile.mkdtemp(prefix="qf2b-ssh-"))
+    ssh_config = start_sshd(lab, workdir, sockets)
     inventory = write_inventory(lab, workdir, ssh_config)
-    return Controller(workdir=workdir, inventory=inventory, ssh_config=ssh_config, env=controller_env(workdir))
+    return Controller(workdir=workdir, sockets=sockets, inventory=inventory, ssh_config=ssh_config,
+                      env=controller_env(workdir, sockets))
 
 
 def installer_knows_fleet():
