@@ -1,6 +1,7 @@
 """contrib/ansible converges the fleet lab from bare hosts, then changes nothing on a second run or
 under --check; the converged hosts are checked with testinfra's ansible backend on the same inventory."""
 
+import re
 import sys
 import time
 
@@ -38,9 +39,11 @@ def fleet(tmp_path_factory, fixture_tarball):
             patch.setenv(name, controller.env[name])
         try:
             runs = {}
-            # The last: --check where the admin has just changed a setting, on one member.
-            pending = ("--check", "--limit", "mail-b", "-e", "qmail_fail2ban_alerts_dest=postmaster@example.org")
-            for label, args in (("first", ()), ("second", ()), ("check", ("--check",)), ("pending", pending)):
+            # Then the admin changes a setting: --check on one member, and the real run on another.
+            new_dest = ("-e", "qmail_fail2ban_alerts_dest=postmaster@example.org")
+            for label, args in (("first", ()), ("second", ()), ("check", ("--check",)),
+                                ("pending", ("--check", "--limit", "mail-b", *new_dest)),
+                                ("changed", ("--limit", "mail-c", *new_dest))):
                 started = time.monotonic()
                 result, recap = controller.playbook(*args, extra_vars=extra_vars)
                 runs[label] = (result, recap, time.monotonic() - started)
@@ -50,6 +53,12 @@ def fleet(tmp_path_factory, fixture_tarball):
             yield lab, controller, runs
         finally:
             controller.close()
+
+
+def _task_results(output, title):
+    """The result lines ('changed: [mail-b]', ...) under the role's task of that title."""
+    block = output.split(f"TASK [qmail_fail2ban : {title}]", 1)[1].split("\n\n", 1)[0]
+    return [line for line in block.splitlines() if re.match(r"(ok|changed|skipping|fatal|failed): \[", line)]
 
 
 def _run(runs, label, hosts=HOSTS):
@@ -86,9 +95,18 @@ def test_check_mode_tells_a_pending_change_and_makes_none(fleet):
     _, controller, runs = fleet
     result, recap = _run(runs, "pending", hosts=["mail-b"])
     assert recap["mail-b"]["changed"] > 0, result.stdout
-    assert "changed: [mail-b]" in result.stdout.split("TASK [qmail_fail2ban : Render site.conf]")[1].split("TASK")[0]
+    assert _task_results(result.stdout, "Render site.conf") == ["changed: [mail-b]"]
     site = controller.testinfra_host("mail-b").file("/etc/qmail-fail2ban/site.conf").content_string
     assert "dest = root@localhost" in site
+
+
+def test_a_changed_setting_reaches_the_running_server(fleet):
+    _, controller, runs = fleet
+    result, recap = _run(runs, "changed", hosts=["mail-c"])
+    assert _task_results(result.stdout, "Restart fail2ban on the files ./install replaced") == ["changed: [mail-c]"]
+    host = controller.testinfra_host("mail-c")
+    assert "dest = postmaster@example.org" in host.file("/etc/qmail-fail2ban/site.conf").content_string
+    assert host.run("/etc/rc.d/rc.fail2ban status").rc == 0
 
 
 @pytest.mark.parametrize("name", list(HOSTS))
