@@ -46,7 +46,7 @@ class Controller:
     testinfra_hosts: dict = field(default_factory=dict)
 
     def playbook(self, *args, extra_vars=None, timeout=600):
-        """ansible-playbook site.yml; its output, and {host: changed count} from the recap."""
+        """ansible-playbook site.yml: its result, and {host: {ok, changed, unreachable, failed}} from the recap."""
         command = ["ansible-playbook", "-i", str(self.inventory), str(PLAYBOOK), *args]
         if extra_vars:
             path = self.workdir / "extra-vars.json"
