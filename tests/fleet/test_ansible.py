@@ -8,8 +8,9 @@ import time
 import pytest
 
 from tests.support import install
-from tests.support.fleet import HOSTS, ROLES, fleet_lab
-from tests.support.fleet_ansible import controller_for, installer_knows_fleet
+from tests.support.fleet import ATTACKERS, HOSTS, ROLES, fleet_lab
+from tests.support.fleet_ansible import controller_for
+from tests.support.fleetmail import FLEET_RC, in_set, tool, wait_for
 
 pytestmark = pytest.mark.fleet
 
@@ -30,7 +31,6 @@ def fleet(tmp_path_factory, fixture_tarball):
         "qmail_fail2ban_tarball_sha256": install.sha256_of(fixture_tarball),
         "qmail_fail2ban_ignoreip": ["203.0.113.200"],
         "qmail_fail2ban_fleet_ignoreip": ["203.0.113.200"],
-        "qmail_fail2ban_fleet_section": installer_knows_fleet(),
     }
     with fleet_lab() as lab, pytest.MonkeyPatch.context() as patch:
         controller = controller_for(lab, workdir)
@@ -100,6 +100,17 @@ def test_check_mode_tells_a_pending_change_and_makes_none(fleet):
     assert "dest = root@localhost" in site
 
 
+def test_the_converged_fleet_shares_a_ban(fleet):
+    lab, _, runs = fleet
+    _run(runs, "first")
+    attacker = ATTACKERS[-1]
+    assert lab.probe(attacker, "mail-c") == "refused"
+    tool(lab.hosts["mail-b"], "ban", attacker)
+    for name in ("mail-a", "mail-c"):
+        wait_for(lambda name=name: in_set(lab.hosts[name], "qf2b-fleet4", attacker), f"{name} dropping {attacker}")
+    assert lab.probe(attacker, "mail-c") == "timeout"
+
+
 def test_a_changed_setting_reaches_the_running_server(fleet):
     _, controller, runs = fleet
     result, recap = _run(runs, "changed", hosts=["mail-c"])
@@ -124,12 +135,9 @@ def test_converged_host(fleet, name):
     site = host.file("/etc/qmail-fail2ban/site.conf")
     assert (site.user, site.group, site.mode) == ("root", "root", 0o644)
     assert "ignoreip = 203.0.113.200" in site.content_string
-    if installer_knows_fleet():
-        assert f"role = {ROLES[name]}" in site.content_string
-        assert f"name = {name}" in site.content_string
-        assert "lapi_url = http://192.0.2.1:8080" in site.content_string
-    else:
-        assert "[fleet]" not in site.content_string
+    assert f"role = {ROLES[name]}" in site.content_string
+    assert f"name = {name}" in site.content_string
+    assert "lapi_url = http://192.0.2.1:8080" in site.content_string
 
     folder = host.file(CREDENTIALS)
     assert (folder.is_directory, folder.user, folder.group, folder.mode) == (True, "root", "root", 0o700)
@@ -143,8 +151,7 @@ def test_converged_host(fleet, name):
 
     assert host.run("/etc/rc.d/rc.fail2ban status").rc == 0
     assert host.process.filter(comm="fail2ban-server")
-    if installer_knows_fleet():
-        assert host.run("/etc/rc.d/rc.qmail-f2b-fleet status").rc == 0
+    assert host.run(f"{FLEET_RC} status").rc == 0
 
 
 def test_every_host_has_the_same_credentials_the_lapi_host_holds(fleet):

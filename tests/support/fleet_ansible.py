@@ -137,8 +137,3 @@ def controller_for(lab, workdir):
     return Controller(workdir=workdir, sockets=sockets, inventory=inventory, ssh_config=ssh_config,
                       env=controller_env(workdir, sockets))
 
-
-def installer_knows_fleet():
-    """Whether this checkout's ./install takes site.conf's [fleet] (issue #19): until it does, the role
-    runs with qmail_fail2ban_fleet_section false."""
-    return "[fleet]" in (REPO / "installer/siteconf/spec.py").read_text()
