@@ -15,6 +15,8 @@ from tests.support.fleetmail import FLEET_RC, in_set, tool, wait_for
 pytestmark = pytest.mark.fleet
 
 CREDENTIALS = "/etc/qmail-fail2ban/fleet"
+# A host that has left the fleet, whose password a member still holds.
+GONE = "mail-z"
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +46,8 @@ def fleet(tmp_path_factory, fixture_tarball):
             for label, args in (("first", ()), ("second", ()), ("check", ("--check",)),
                                 ("pending", ("--check", "--limit", "mail-b", *new_dest)),
                                 ("changed", ("--limit", "mail-c", *new_dest))):
+                if label == "changed":
+                    lab.hosts["mail-c"].run(f"echo gone > {CREDENTIALS}/{GONE}.password", check=True)
                 started = time.monotonic()
                 result, recap = controller.playbook(*args, extra_vars=extra_vars)
                 runs[label] = (result, recap, time.monotonic() - started)
@@ -118,6 +122,7 @@ def test_a_changed_setting_reaches_the_running_server(fleet):
     host = controller.testinfra_host("mail-c")
     assert "dest = postmaster@example.org" in host.file("/etc/qmail-fail2ban/site.conf").content_string
     assert host.run("/etc/rc.d/rc.fail2ban status").rc == 0
+    assert not host.file(f"{CREDENTIALS}/{GONE}.password").exists, "the inventory is the fleet"
 
 
 @pytest.mark.parametrize("name", list(HOSTS))
