@@ -122,25 +122,32 @@ def failures(host, address, count=10):
 
 
 # Polls the sets given every 20 ms for at most SECONDS s and prints, per address, when it was first in
-# one of them and when it was last seen leaving (epoch seconds): {"first": {...}, "left": {...}}.
+# one of them and when it last left them (epoch seconds): {"first": {...}, "left": {...}}. Until
+# "arrive": done when every address has come. Until "leave": done when every address came and has been
+# gone for SETTLE s, and not before NOT_BEFORE s (a set rebuilt meanwhile empties only for a moment).
 FIRST_SEEN = r"""
 import json, subprocess, sys, time
 seconds, sets, addresses = float(sys.argv[1]), sys.argv[2].split(","), set(sys.argv[3].split(","))
+until, not_before, settle = sys.argv[4], float(sys.argv[5]), 5.0
 first, left, present = {}, {}, set()
-end = time.monotonic() + seconds
-while time.monotonic() < end and (len(first) < len(addresses) or sys.argv[4] == "leave"):
+start = time.monotonic()
+end = start + seconds
+while time.monotonic() < end:
     listed = set()
     for name in sets:
         out = subprocess.run(["ipset", "list", name], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                              text=True).stdout
         listed.update(line.split()[0] for line in out.splitlines() if line[:1].isdigit() or ":" in line[:5])
-    now = time.time()
+    now, clock = time.time(), time.monotonic()
     for address in addresses & listed:
         first.setdefault(address, now)
     for address in present - listed:
         left[address] = now
     present = addresses & listed
-    if sys.argv[4] == "leave" and first and not present and len(left) == len(addresses):
+    if until == "arrive" and len(first) == len(addresses):
+        break
+    if (until == "leave" and len(first) == len(addresses) and not present and clock - start >= not_before
+            and all(now - left.get(address, now) >= settle for address in addresses)):
         break
     time.sleep(0.02)
 print(json.dumps({"first": first, "left": left}))
@@ -150,10 +157,10 @@ print(json.dumps({"first": first, "left": left}))
 class Watch:
     """FIRST_SEEN running in the background on a host until collect()."""
 
-    def __init__(self, host, sets, addresses, seconds, until="arrive"):
+    def __init__(self, host, sets, addresses, seconds, until="arrive", not_before=0):
         self.host, self.out = host, f"/tmp/first-seen-{time.monotonic_ns()}.json"
         script = shlex.join([sys.executable, "-c", FIRST_SEEN, str(seconds), ",".join(sets), ",".join(addresses),
-                             until])
+                             until, str(not_before)])
         written = f"{script} > {self.out}.tmp && mv {self.out}.tmp {self.out}"
         host.run(f"setsid sh -c {shlex.quote(written)} </dev/null >/dev/null 2>&1 &", check=True)
         self.seconds = seconds

@@ -166,6 +166,8 @@ for log in {logs}; do
     retired=$(mktemp -u {RETIRED_LOGS}/log.XXXXXXXX)
     mv "$log" "$retired" && : > "$log" && chown --reference="$retired" "$log" && chmod --reference="$retired" "$log"
 done
+# A Dovecot that runs goes on writing to the file it opened: it is told to reopen, as logrotate does.
+if pgrep -x dovecot >/dev/null; then doveadm log reopen; fi
 if ! fail2ban-client ping >/dev/null 2>&1; then {RC} start >/dev/null
 elif [ -n "$changed" ]; then {RC} restart >/dev/null
 fi
