@@ -28,7 +28,8 @@ _SEQUENCE = globals().get("_SEQUENCE", itertools.count())
 class Publish(ActionBase):
     norestored = True
 
-    def __init__(self, jail, name, spool="/var/spool/qmail-fail2ban/fleet"):
+    # spool: jail.local names it (qmail-fail2ban's paths.FLEET_SPOOL), so that the path is said in one place.
+    def __init__(self, jail, name, spool):
         super().__init__(jail, name)
         self.spool = spool
 
