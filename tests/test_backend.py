@@ -11,6 +11,7 @@ import pytest
 
 from installer.pipeline.logwatch import fastest_log_backend, polling_advice, pyinotify_file
 from tests.support.install import CACHE
+from tests.support.pythons import newer_pythons
 
 
 def pyinotify_source(tmp_path):
@@ -50,7 +51,8 @@ def test_a_python_with_pyinotify_gets_it(tmp_path):
 
 
 def test_pyinotify_cannot_work_on_python_3_12_so_it_polls_without_advice(tmp_path):
-    newer = shutil.which("python3.13") or shutil.which("python3.12")
+    found = newer_pythons()
+    newer = found.get("3.13") or found.get("3.12")
     if not newer or subprocess.run([newer, "-c", "import venv"]).returncode != 0:
         pytest.skip("no Python 3.12 or later here")
     python, site = venv(newer, tmp_path / "newer")
