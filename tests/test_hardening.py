@@ -154,6 +154,9 @@ WRONG_SHAPES = {
     "dirs that is a string": replacing("dirs", "etc"),
     "hooks that name no lines": replacing("hooks", {"etc/rc.d/rc.local": "line"}),
     "release that is a string": replacing("release", "1.0.2"),
+    "a package name that is an option of apt-get": replacing(
+        "packages", {"names": ["--allow-unauthenticated"], "offline_file": False}),
+    "packages without the offline flag": replacing("packages", {"names": ["crowdsec"]}),
 }
 
 

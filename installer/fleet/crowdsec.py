@@ -135,14 +135,19 @@ def register(fleet):
     return changes
 
 
-def check_programs(fleet, root="/"):
-    """One error line naming the Debian packages when what the role needs is not installed."""
+def missing_packages(fleet, root="/"):
+    """The Debian packages whose programs the role needs and root lacks."""
     from installer.fleet import bouncer
     needed = {bouncer.PROGRAM: "crowdsec-firewall-bouncer"}
     if fleet.runs_lapi:
         needed.update({LAPI: "crowdsec", CSCLI: "crowdsec"})
-    missing = sorted({package for name, package in needed.items() if not program(name, root)})
+    return sorted({package for name, package in needed.items() if not program(name, root)})
+
+
+def check_programs(fleet, root="/"):
+    """One error line naming the Debian packages when what the role needs is not installed."""
+    missing = missing_packages(fleet, root)
     if missing:
         raise InstallerError(f"[fleet] role {fleet.role} needs {', '.join(missing)}, which is not installed"
                              f" (Debian: apt-get install {' '.join(missing)}, after writing '# no thanks' into"
-                             " /etc/crowdsec/online_api_credentials.yaml so that it stays offline)")
+                             f" {paths.CROWDSEC_OFFLINE} so that it stays offline)")

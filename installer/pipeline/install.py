@@ -106,7 +106,9 @@ class InstallRun:
         self.release = None          # the manifest's release record of what this run places
         self.previous = None         # the release record of what is kept for --rollback, if any
         self.registered = []         # what this run registered with the fleet's Local API
-        self.extra_steps = 0         # steps beyond the usual ones (the fleet's registration)
+        self.extra_steps = 0         # steps beyond the usual ones (the fleet's packages and registration)
+        self.packages_needed = []    # the distribution's packages the fleet's role needs, to install
+        self.packages_installed = None  # (names, whether the offline file is ours) once installed
 
     # ---- before any step -------------------------------------------------------------------
 
@@ -131,17 +133,25 @@ class InstallRun:
     def check_fleet(self):
         """[fleet]: the programs its role needs, and (on the live host) the credentials, before any change."""
         from installer.fleet import credentials, crowdsec
+        from installer.pipeline import packages
         fleet = self.settings.fleet
         if fleet is None:
             return
-        crowdsec.check_programs(fleet, self.root)
+        missing = crowdsec.missing_packages(fleet, self.root)
+        if missing and packages.can_install(self.root):
+            self.packages_needed = missing
+            if not self.options.dry_run:
+                self.extra_steps += 1
+                self.progress.total += 1
+        else:
+            crowdsec.check_programs(fleet, self.root)
         if self.staged:
             return  # the credentials are the live host's, read when its daemon starts
         credentials.own(fleet)
         if fleet.runs_lapi:
             credentials.every_host(fleet)
             if not self.options.dry_run:
-                self.extra_steps = 1  # registering the fleet's hosts
+                self.extra_steps += 1  # registering the fleet's hosts
                 self.progress.total += 1
 
     def register_fleet(self):
@@ -264,11 +274,32 @@ class InstallRun:
 
     # ---- steps 6 to 8: every write goes through the transaction -------------------------------
 
+    def install_packages(self):
+        from installer.pipeline import packages
+        if not self.packages_needed:
+            return
+        names = self.packages_needed
+        with self.progress.step(f"Installing {', '.join(names)} with apt-get"):
+            self.packages_installed = (names, packages.install(names))
+
+    def remove_installed_packages(self):
+        """A run that fails takes out the packages it installed."""
+        from installer.pipeline import packages
+        if self.packages_installed:
+            packages.remove(*self.packages_installed)
+            self.packages_installed = None
+
     def place(self, actions):
         transaction, old = self.transaction, self.old
         manifest = manifest_file.empty()
         for key in ("dirs", "logs", "created"):
             manifest[key] = list(old[key])
+        manifest["packages"] = dict(old["packages"])
+        self.install_packages()
+        if self.packages_installed:
+            names, offline_file = self.packages_installed
+            manifest["packages"] = {"names": sorted(set(manifest["packages"]["names"]) | set(names)),
+                                    "offline_file": manifest["packages"]["offline_file"] or offline_file}
         with self.progress.step("Placing files"):
             apply.apply(actions, transaction, old, manifest, self.outcome)
             apply.remove_stale(old, manifest, transaction, self.outcome, [entry for _, entry in actions])
@@ -327,6 +358,8 @@ class InstallRun:
                 self.progress.say(f"  {verbs[action]} {shown}")
         for log, _, _ in self.empty_logs_to_create():
             self.progress.say(f"  would create the empty log {self.root / log} if missing")
+        if self.packages_needed:
+            self.progress.say(f"  would install {', '.join(self.packages_needed)} with apt-get")
         self.progress.say("  would test the configuration and add boot hooks and cron jobs;"
                           " dry run: nothing was changed")
 
@@ -336,9 +369,12 @@ class InstallRun:
         releases = [f"fail2ban {built.source.version}"]
         if built.pyinotify:
             releases.append(f"pyinotify {built.pyinotify['version']}")
+        if self.packages_installed:
+            progress.say(f"Installed with apt-get: {', '.join(self.packages_installed[0])}"
+                         " (--uninstall removes them again).")
         if self.registered:
             progress.say(f"Registered with the fleet's Local API: {', '.join(self.registered)}.")
-        if not self.transaction.changed and not self.registered:
+        if not self.transaction.changed and not self.registered and not self.packages_installed:
             progress.say(f"Nothing to do: {', '.join(releases)} and every file are already in place.")
         else:
             progress.say(f"{' and '.join(releases)} installed{' under ' + str(root) if self.staged else ''}: "
@@ -418,7 +454,11 @@ class InstallRun:
                     self.switch = upgrade.Switch(self.root, self.database, interrupted)
                     self.progress.total = UPGRADE_STEPS + self.extra_steps
             actions = apply.plan_actions(self.planned_entries(), self.root, self.old)
-            self.place_and_switch(lock, actions, running)
+            try:
+                self.place_and_switch(lock, actions, running)
+            except BaseException:
+                self.remove_installed_packages()
+                raise
             self.summarize()
         return 0
 

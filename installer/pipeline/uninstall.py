@@ -74,6 +74,9 @@ def _remove(root, staged, progress, lock):
         if not staged:
             stop_fleet(root)
             stop_server(root)
+            if manifest["packages"]["names"]:
+                from installer.pipeline import packages
+                packages.remove(manifest["packages"]["names"], manifest["packages"]["offline_file"])
     with Transaction(root, os.geteuid() == 0, lock.journal) as transaction:
         with progress.step("Removing files"):
             boot.remove_hooks(transaction, manifest)

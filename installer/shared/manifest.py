@@ -11,6 +11,8 @@ Stored as JSON at paths.MANIFEST under the root:
             recorded in files like any other of ours
   release: what was built: version, tarball digest, interpreter (path, site_dir and its minor version,
            python_version "3.11"), and pyinotify's version, digest and files
+  packages: the distribution's packages the installer installed with apt-get (names), and whether it
+            wrote CrowdSec's offline file (offline_file); uninstall purges them
 """
 
 import json
@@ -23,10 +25,13 @@ from installer.shared.paths import MANIFEST, relative, under
 LOCATION = relative(MANIFEST)
 # As oct() writes a mode, and as a re-run reads it back with int(mode, 8).
 OCTAL_MODE = re.compile(r"0o[0-7]{1,4}")
+# A Debian package's name, as apt-get is given it: no option, no path.
+PACKAGE_NAME = re.compile(r"[a-z0-9][a-z0-9+.-]{1,62}")
 
 
 def empty():
-    return {"files": {}, "links": {}, "dirs": [], "logs": [], "hooks": {}, "created": [], "release": {}}
+    return {"files": {}, "links": {}, "dirs": [], "logs": [], "hooks": {}, "created": [], "release": {},
+            "packages": {"names": [], "offline_file": False}}
 
 
 def load(root):
@@ -74,6 +79,11 @@ def _shape_problem(data):
     for name, lines in data.get("hooks", {}).items():
         if not _is_text_list(lines):
             return f"the hook lines of {name!r} are not a list of lines"
+    packages = data.get("packages", {"names": [], "offline_file": False})
+    if not (isinstance(packages, dict) and _is_text_list(packages.get("names"))
+            and all(PACKAGE_NAME.fullmatch(name) for name in packages["names"])
+            and isinstance(packages.get("offline_file"), bool)):
+        return "packages is not a list of package names and an offline_file flag"
     pyinotify = data.get("release", {}).get("pyinotify")
     if pyinotify is not None and not (isinstance(pyinotify, dict) and _is_text_list(pyinotify.get("files"))):
         return "release.pyinotify has no list of files"

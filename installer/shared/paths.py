@@ -95,3 +95,7 @@ FLEET_SPOOL = "/var/spool/qmail-fail2ban/fleet"
 FLEET_RUN_DIR = "/var/run/qmail-f2b-fleet"
 FLEET_PIDFILE = f"{FLEET_RUN_DIR}/fleet.pid"
 FLEET_LOG = "/var/log/qmail-f2b-fleet.log"
+# Debian's crowdsec registers with CrowdSec's Central API as it installs unless this file says no: the
+# fleet's LAPI stays offline.
+CROWDSEC_OFFLINE = "/etc/crowdsec/online_api_credentials.yaml"
+APT_GET = "/usr/bin/apt-get"
