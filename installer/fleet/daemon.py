@@ -5,6 +5,7 @@ status 0, when the LAPI does not answer as it starts), and publishes the bans fa
 On SIGTERM it stops the bouncer first, which takes its rule and sets away, then the LAPI.
 """
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -25,6 +26,13 @@ FIRST_RESTART, LAST_RESTART, STEADY = 1.0, 30.0, 60.0
 FIRST_RETRY, LAST_RETRY = 1.0, 10.0
 STOP_WAIT = 15
 PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+PR_SET_PDEATHSIG = 1
+
+
+def _end_with_parent():
+    """In the child before exec: SIGTERM when the daemon dies, even by SIGKILL, so that a daemon started
+    again never finds a bouncer or LAPI of the one before still running (the bouncer cleans up on it)."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def say(line):
@@ -48,8 +56,8 @@ class Supervised:
             say(f"{self.name} ended with status {status}; starting it again in {self.delay:.0f} s")
             self.process = None
         if now >= self.next_start:
-            self.process = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
-                                            env={**os.environ, "PATH": PATH})
+            self.process = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, env={**os.environ, "PATH": PATH},
+                                            preexec_fn=_end_with_parent)
             self.started = now
             say(f"started {self.name} (pid {self.process.pid})")
 
@@ -120,12 +128,12 @@ def serve(fleet, never_banned):
                 try:
                     sender.send_all()
                     retry_delay, reported = FIRST_RETRY, None
-                except InstallerError as error:
+                except (InstallerError, OSError) as error:
                     retry_at = now + retry_delay
                     retry_delay = min(retry_delay * 2, LAST_RETRY)
                     if str(error) != reported:
                         say(f"{error}; {len(spool.pending(paths.FLEET_SPOOL))} bans wait, sent again"
-                            " when it answers" if isinstance(error, Unreachable) else str(error))
+                            " when it answers" if isinstance(error, Unreachable) else f"{error}; sent again later")
                         reported = str(error)
             time.sleep(SPOOL_EVERY)
     except Stop:

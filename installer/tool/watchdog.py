@@ -1,4 +1,6 @@
 """qmail-f2b watchdog: run by cron every minute so that nobody learns by accident that protection stopped.
+In a fleet it also starts the fleet daemon where it is not running (which shares this host's bans and
+enforces the other hosts'), and mails the admin the same way.
 
 Where fail2ban is meant to run (rc.fail2ban is executable, the Slackware switch) and its server does
 not answer, it tests the configuration, starts the server through rc.fail2ban and mails the admin
@@ -128,6 +130,40 @@ def restart(client, root, state, now, lines):
     state["incident"] = incident
 
 
+def fleet_daemon(root, state, now, lines):
+    """Where site.conf has a fleet and rc.qmail-f2b-fleet is executable, start a daemon that is not running."""
+    from installer.fleet import daemon
+    from installer.tool import fleet
+    rc_script = paths.under(root, paths.FLEET_RC_SCRIPT)
+    try:
+        shared = fleet.configured(root)
+    except InstallerError:
+        return  # doctor says what is wrong with site.conf; there is no fleet to start from it
+    if shared is None or not os.access(rc_script, os.X_OK) or daemon.running_pid():
+        if state.pop("fleet_incident", None):
+            lines.append("the fleet daemon runs again")
+        return
+    incident = state.get("fleet_incident") or {"since": now, "mailed": None}
+    result = run([rc_script, "start"], check=False, timeout=START_TIMEOUT, what=f"{paths.FLEET_RC_SCRIPT} start")
+    if result.returncode == 0 and wait_until(lambda: daemon.running_pid() is not None, ANSWER_WAIT):
+        state.pop("fleet_incident", None)
+        lines.append(f"the fleet daemon was not running: started it with {paths.FLEET_RC_SCRIPT} start")
+        _mail("the fleet daemon was down and has been restarted",
+              f"The fleet daemon was not running at {_stamp(now)}: this host's bans were not shared and the"
+              f" fleet's were not enforced here.\nThe watchdog started it with {paths.FLEET_RC_SCRIPT} start."
+              f"\nIts log: {paths.FLEET_LOG}", root, lines)
+        return
+    problem = last_meaningful_line(result.stderr) or last_meaningful_line(result.stdout) or "it did not start"
+    lines.append(f"the fleet daemon is not running and cannot be started: {problem}")
+    if incident.get("mailed") is None or now - incident["mailed"] >= REMIND_EVERY:
+        if _mail("the fleet daemon is down and cannot be started",
+                 f"The fleet daemon is not running (since {_stamp(incident['since'])}) and"
+                 f" {paths.FLEET_RC_SCRIPT} start did not bring it back:\n  {problem}\n"
+                 "qmail-f2b doctor says what is wrong. This reminder comes once an hour.", root, lines):
+            incident["mailed"] = now
+    state["fleet_incident"] = incident
+
+
 def install_at_work(root):
     """Whether an ./install run holds its lock: it stops and starts fail2ban itself (an upgrade restarts it
     and, where the new release fails, puts the old one's database back before starting it)."""
@@ -171,6 +207,8 @@ def watchdog(client, root="/", now=None):
         else:
             restart(client, root, state, now, lines)
             action = state["last_action"]["action"]
+        if not install_at_work(root):
+            fleet_daemon(root, state, now, lines)
         if json.dumps(state, sort_keys=True) != before:
             save_state(root, state)
     try:

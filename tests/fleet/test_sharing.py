@@ -174,6 +174,19 @@ def test_a_decision_about_an_ignored_address_made_elsewhere_is_not_enforced(lab)
     tool(lab.hosts["mail-a"], "unban", FLEET_IGNOREIP)
 
 
+def test_the_watchdog_starts_a_fleet_daemon_that_was_killed_and_its_bouncer_goes_with_it(lab):
+    host = lab.hosts["mail-c"]
+    host.run("kill -9 $(cat /var/run/qmail-f2b-fleet/fleet.pid)", check=True)
+    wait_for(lambda: host.run("pgrep -x crowdsec-firewa").returncode != 0, "the bouncer ending with its daemon")
+    result = tool(host, "watchdog")
+    assert "the fleet daemon was not running: started it with /etc/rc.d/rc.qmail-f2b-fleet start" in result.stdout
+    assert host.run("/etc/rc.d/rc.qmail-f2b-fleet status").returncode == 0
+    attacker = "203.0.113.99"  # every attacker address on the switch has a test of its own
+    failures(lab.hosts["mail-b"], attacker)
+    wait_for(lambda: in_set(host, "qf2b-fleet4", attacker), f"mail-c dropping {attacker} again")
+    assert "the fleet daemon" not in tool(host, "watchdog").stdout
+
+
 def test_a_60_s_ban_ends_on_every_host_within_15_s_of_each_other(expiring):
     attacker, watches = expiring
     ends = {name: watch.collect()["left"].get(attacker) for name, watch in watches.items()}
