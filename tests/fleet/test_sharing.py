@@ -123,7 +123,8 @@ def test_unban_local_lifts_this_hosts_decision_only(lab):
     assert "Still banned by other hosts of the fleet" in result.stdout
     assert f"{attacker} (mail-c/{JAIL})" in result.stdout
     assert [d["scenario"] for d in decisions(lab) if d["value"] == attacker] == [f"qmail-f2b/mail-c/{JAIL}"]
-    assert in_set(lab.hosts["mail-a"], "qf2b-fleet4", attacker), "mail-c's decision still holds"
+    # What the bouncers then hold is the bouncer's affair: 0.0.25 may drop the address with the lifted
+    # decision although mail-c's holds (README: Fleet, limits).
     tool(lab.hosts["mail-c"], "unban", attacker)
 
 
