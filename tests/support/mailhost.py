@@ -154,7 +154,9 @@ def back_as_installed(host):
 
     Each log is rotated (a new, empty file), not truncated: fail2ban takes a log that is truncated and
     written again to its old size before it looks for the one it had read up to its end, and reads
-    none of the new lines. A new inode is a rotation whatever fail2ban saw in between."""
+    none of the new lines. A new inode is a rotation whatever fail2ban saw in between. The log of a
+    running Dovecot (the end-to-end server) is emptied in place instead: Dovecot keeps writing to the
+    file it opened, and its lines are never the same length twice."""
     logs = " ".join(jail.logpath for jail in JAILS if jail.reads_log and jail.enabled)
     host.run(f"""changed=
 for file in {' '.join(ADDED_SETTINGS)}; do
@@ -163,11 +165,11 @@ done
 mkdir -p {RETIRED_LOGS}
 for log in {logs}; do
     [ -e "$log" ] || continue
+    # A running Dovecot goes on writing to the file it opened: its log is emptied in place.
+    if [ "$log" = {DOVECOT_LOG} ] && pgrep -x dovecot >/dev/null; then : > "$log"; continue; fi
     retired=$(mktemp -u {RETIRED_LOGS}/log.XXXXXXXX)
     mv "$log" "$retired" && : > "$log" && chown --reference="$retired" "$log" && chmod --reference="$retired" "$log"
 done
-# A Dovecot that runs goes on writing to the file it opened: it is told to reopen, as logrotate does.
-if pgrep -x dovecot >/dev/null; then doveadm log reopen; fi
 if ! fail2ban-client ping >/dev/null 2>&1; then {RC} start >/dev/null
 elif [ -n "$changed" ]; then {RC} restart >/dev/null
 fi
