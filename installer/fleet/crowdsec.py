@@ -7,27 +7,22 @@ no connection out of the fleet. Its configuration and database are ours, apart f
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from installer.fleet import credentials
 from installer.shared import paths
 from installer.shared.errors import InstallerError
+from installer.shared.firewall import find_tool
 from installer.shared.run import run
 
 LAPI = "crowdsec"
 CSCLI = "cscli"
-FOLDERS = ("/usr/bin", "/usr/sbin", "/usr/local/bin", "/bin", "/sbin")
 
 
 def program(name, root="/"):
-    """The program's path on root (as the host sees it), or None."""
-    for folder in FOLDERS:
-        if (paths.under(root, folder) / name).is_file():
-            return f"{folder}/{name}"
-    found = shutil.which(name) if paths.is_host_root(root) else None
-    return found
+    """The program's path under root, or None (the tool folders every external tool is looked up in)."""
+    return find_tool(root, name)
 
 
 def listen_address(fleet):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from installer.shared.run import run
 
-TOOL_FOLDERS = ("usr/sbin", "sbin", "usr/local/sbin", "usr/bin", "bin")
+TOOL_FOLDERS = ("usr/sbin", "sbin", "usr/local/sbin", "usr/bin", "bin", "usr/local/bin")
 
 # A harmless listing per backend: it succeeds only where the tool can talk to the kernel.
 PROBES = {

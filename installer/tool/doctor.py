@@ -573,8 +573,8 @@ QUEUED_TOO_LONG = 60
 def check_fleet(root):
     """[fleet]: the credentials, the Local API (password and bouncer key), the daemon, the bouncer's
     rule and sets, and bans waiting to be published; nothing outside a fleet."""
-    from installer.fleet import bouncer, credentials, daemon, spool
-    from installer.fleet.lapi import Lapi, Unreachable
+    from installer.fleet import bouncer, daemon, spool
+    from installer.fleet.lapi import Unreachable
     from installer.shared import paths
     from installer.tool import fleet as tool_fleet
     try:
@@ -584,11 +584,10 @@ def check_fleet(root):
     if fleet is None:
         return []
     try:
-        password, key = credentials.own(fleet)
+        lapi = tool_fleet.connect(fleet)
     except InstallerError as error:
         return [fail(FLEET_CHECK, f"fleet: {error}")]
     found = []
-    lapi = Lapi(fleet.lapi_url, fleet.name, password, key)
     try:
         lapi.login()
         decisions = lapi.decisions()
